@@ -1,0 +1,59 @@
+/* Document tree internals, shared by lib/doc.c (building, walking) and
+ * lib/qwenhtml.c (HTML -> tree). Everything lives in the doc's arena
+ * except the page array. */
+#ifndef VD_DOC_PRIVATE_H
+#define VD_DOC_PRIVATE_H
+
+#include "vd-private.h"
+
+struct vd_block {
+    vd_block_kind kind;
+    int page;              /* 0-based input page */
+    int level;             /* HEADING 1..6 */
+    int ordered;           /* LIST */
+    int display;           /* FORMULA */
+    int derived;           /* model-written text (descriptions, chart data) */
+    int rowspan, colspan;  /* TABLE_CELL */
+    int header;            /* TABLE_CELL th */
+    int has_bbox;
+    vd_box bbox;           /* page coordinates */
+    vd_box bbox_model;     /* model pixels */
+    const char *text;      /* arena; never NULL */
+    const char *cls;       /* arena; NULL when none */
+    vd_block *parent, *first, *last, *next;
+};
+
+struct vd_page {
+    int number;
+    vd_status status;
+    const char *error;     /* arena; NULL when OK */
+    const char *html;      /* arena; the engine's HTML */
+    vd_pagemap map;
+    int has_map;
+    vd_block *first, *last;
+    const char **warnings; /* vd__malloc'd array of arena strings */
+    int *warn_counts;      /* repeats per warning */
+    int nwarn, capwarn;
+    vd_page_stats stats;
+    char engine_name[16];
+};
+
+struct vd_doc {
+    vd__arena *arena;
+    const char *source;
+    vd_page **pages;       /* vd__malloc'd */
+    int npages, cap;
+};
+
+/* Make and append an empty page. */
+vd_page *vd__doc_page_new(vd_ctx *ctx, vd_doc *doc, int page_no);
+/* A new block appended as the last child of PARENT (or of the page when
+ * PARENT is NULL). */
+vd_block *vd__block_new(vd_ctx *ctx, vd_doc *doc, vd_page *pg,
+                        vd_block *parent, vd_block_kind kind);
+
+/* QwenVL HTML -> blocks of PG (qwenhtml.c). */
+vd_status vd__qwenhtml_parse(vd_ctx *ctx, vd_doc *doc, vd_page *pg,
+                             const char *html, size_t len);
+
+#endif

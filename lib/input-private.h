@@ -1,0 +1,60 @@
+/* Input internals shared by lib/input.c and the decoders
+ * (input-{pdf,tiff,png,jpeg}.c). Third-party handles stay inside each
+ * decoder's PRIV. */
+#ifndef VD_INPUT_PRIVATE_H
+#define VD_INPUT_PRIVATE_H
+
+#include "vd-private.h"
+
+typedef struct vd__input_vt {
+    vd_format format;
+    vd_status (*page_info)(vd_ctx *ctx, vd_input *in, int page,
+                           vd_page_info *info);
+    vd_status (*render)(vd_ctx *ctx, vd_input *in, int page,
+                        const vd_render_opts *o, vd_image **out);
+    void (*close)(vd_input *in);
+} vd__input_vt;
+
+struct vd_input {
+    const vd__input_vt *vt;
+    vd_format format;
+    char *path;          /* owned */
+    int npages;
+    vd_input_opts opts;  /* password not kept */
+    void *priv;          /* decoder state, freed by vt->close */
+};
+
+/* Each decoder fills IN->vt, IN->priv and IN->npages, or fails with a
+ * message naming IN->path. */
+vd_status vd__pdf_open(vd_ctx *ctx, vd_input *in, const char *password);
+
+/* One character of a PDF page's text layer, in Poppler's reading order. */
+typedef struct vd__pdf_char {
+    uint32_t cp;          /* Unicode code point; '\n' ends a line */
+    float x1, y1, x2, y2; /* points, visible orientation, top-left origin */
+    float size;           /* font size in points */
+    uint16_t font;        /* index into vd__pdf_text.fonts */
+    uint8_t flags;        /* VD__PDF_BOLD | ITALIC | UNDERLINE */
+} vd__pdf_char;
+
+enum { VD__PDF_BOLD = 1, VD__PDF_ITALIC = 2, VD__PDF_UNDERLINE = 4 };
+
+typedef struct vd__pdf_text {
+    vd__pdf_char *chars; /* owned */
+    size_t n;
+    char **fonts;        /* owned font names */
+    int nfonts;
+    double page_w, page_h; /* points, visible orientation */
+    int rotate;
+} vd__pdf_text;
+
+/* The text layer of page PAGE of a PDF input, with per-character boxes and
+ * font attributes. Free with vd__pdf_text_free. */
+vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
+                            vd__pdf_text *out);
+void vd__pdf_text_free(vd__pdf_text *t);
+
+/* Check a page index and name the file in the message. */
+vd_status vd__input_check_page(vd_ctx *ctx, const vd_input *in, int page);
+
+#endif
