@@ -14,6 +14,7 @@ enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
 
 /* subcommands: argv[0] is the subcommand name */
 int cli_convert_main(int argc, char **argv);
+int cli_serve_main(int argc, char **argv);
 
 /* ---- opts.c ---- */
 
@@ -67,21 +68,76 @@ extern cli_progress *cli_progress_current;
 
 typedef struct cli_inputs {
     char **paths; /* files to convert, in order */
-    char **rel;   /* path relative to the directory argument it came from */
+    char **rel;   /* path relative to the directory argument it came from
+                     (the file name for a file argument) */
     int n, cap;
+    /* made on first use by cli_output_path / cli_is_input */
+    unsigned char *clash; /* rel's output name collides with another's */
+    char *clash_ext;
+    struct cli_fileid *ids; /* sorted (device, inode) of the inputs */
+    int nids;
 } cli_inputs;
 
 /* Add ARG: a file, or a directory walked recursively (sorted, hidden
  * entries skipped). False and a message on stderr if ARG is unreadable. */
 bool cli_inputs_add(cli_inputs *in, const char *arg);
+/* Add every line of LIST ("-": stdin) as cli_inputs_add would; empty
+ * lines are ignored. False with a message when LIST cannot be read; the
+ * count of unreadable entries goes to *BAD. */
+bool cli_inputs_from(cli_inputs *in, const char *list, int *bad);
 void cli_inputs_free(cli_inputs *in);
 
 /* Output path for input I under directory DIR with extension EXT;
  * malloc'd. Parent directories are created. NULL with a message on
- * failure. */
-char *cli_output_path(const cli_inputs *in, int i, const char *dir,
-                      const char *ext);
+ * failure. Two inputs whose names would give the same output keep their
+ * full input name (a.pdf.md, a.tif.md), decided over all inputs, so every
+ * shard of a batch agrees. */
+char *cli_output_path(cli_inputs *in, int i, const char *dir, const char *ext);
 /* Is PATH the same file as one of the inputs? */
-bool cli_is_input(const cli_inputs *in, const char *path);
+bool cli_is_input(cli_inputs *in, const char *path);
+
+/* Sharding: "I/N" with 0 <= I < N. */
+bool cli_shard_parse(const char *s, unsigned *i, unsigned *n);
+/* The shard (0..N-1) of an input, from its path relative to its argument
+ * alone: splitmix64(fnv1a64(REL)) mod N. Stable across runs, machines and
+ * input order. */
+unsigned cli_shard_of(const char *rel, unsigned n);
+
+/* The batch manifest: one JSON line per input, appended as the batch
+ * runs, and read back to resume. */
+typedef struct cli_manifest cli_manifest;
+typedef enum cli_mstatus {
+    CLI_M_NONE = 0, /* not recorded */
+    CLI_M_OK,       /* converted, every page */
+    CLI_M_FAILED,   /* written, but some page failed */
+    CLI_M_ERROR,    /* nothing written */
+    CLI_M_SKIPPED   /* output existed (--skip-existing) */
+} cli_mstatus;
+const char *cli_mstatus_name(cli_mstatus s);
+/* Open PATH for appending; when LOAD, first read the latest status of
+ * every input already recorded there. NULL with a message on failure. */
+cli_manifest *cli_manifest_open(const char *path, bool load);
+void cli_manifest_close(cli_manifest *m);
+/* Latest recorded status of INPUT (CLI_M_NONE when none). */
+cli_mstatus cli_manifest_last(const cli_manifest *m, const char *input);
+
+typedef struct cli_mrecord {
+    const char *input;
+    const char *output; /* NULL: stdout or nothing written */
+    const char *engine; /* NULL when unknown */
+    int pages, pages_failed;
+    cli_mstatus status;
+    const char *error;        /* first error; NULL when none */
+    double started, finished; /* wall-clock seconds since the epoch */
+    double engine_seconds;    /* sum of page times */
+    long prompt_tokens, generated_tokens;
+    int attempts; /* remote requests, retries included */
+} cli_mrecord;
+/* Append R as one line, written whole with one write(2) and flushed, so
+ * an interrupted batch leaves only complete lines. False on I/O error. */
+bool cli_manifest_write(cli_manifest *m, const cli_mrecord *r);
+
+/* Wall-clock seconds since the epoch. */
+double cli_wallclock(void);
 
 #endif

@@ -32,7 +32,8 @@ static const char usage[] =
     "  -f, --format FMT      md (default), json, html, text, jsonl, qwenvl\n"
     "  -o, --output PATH     output file, or DIR/ for one file per input\n"
     "                        (default: stdout for a single input)\n"
-    "      --skip-existing   skip inputs whose output already exists\n"
+    "      --skip-existing   skip inputs whose output already exists (and\n"
+    "                        that the --manifest does not record as failed)\n"
     "      --keep-furniture  keep page headers, footers and page numbers\n"
     "      --chunk MODE      jsonl: 'block' (default) or 'section'\n"
     "      --pretty          json: indent\n"
@@ -44,6 +45,18 @@ static const char usage[] =
     "                        qwenvl (QwenVL HTML from your own server)\n"
     "      --image FILE      qwenvl input: the page image the model saw\n"
     "      --image-size WxH  qwenvl input: its size instead\n"
+    "\n"
+    "Batches:\n"
+    "      --inputs-from FILE  read inputs, one per line, from FILE (- for\n"
+    "                        stdin), as if given on the command line\n"
+    "      --shard I/N       convert only shard I (0 <= I < N) of the\n"
+    "                        inputs: a stable hash of each input's path\n"
+    "                        relative to its argument, so N machines given\n"
+    "                        the same inputs split them with no overlap\n"
+    "      --manifest FILE   append one JSON line per input (input,\n"
+    "                        status, output, pages, error, timings) as the\n"
+    "                        batch runs; with --skip-existing it is read\n"
+    "                        back to resume\n"
     "\n"
     "Engine:\n"
     "  -e, --engine NAME     text (PDF text layer), qwen (local\n"
@@ -66,6 +79,17 @@ static const char usage[] =
     "      --endpoint URL    remote: server base URL ending in /v1\n"
     "      --remote-model M  remote: model name on the server\n"
     "      --jobs N          remote: requests in flight (default 4)\n"
+    "      --api-key-env VAR remote: environment variable holding the API\n"
+    "                        key (default VLDOC_API_KEY); never on the\n"
+    "                        command line\n"
+    "      --request-timeout S  remote: seconds per request (default 600)\n"
+    "      --retries N       remote: retries per page after timeouts,\n"
+    "                        connection errors, 429 and 5xx (default 4)\n"
+    "      --retry-wait S    remote: first retry delay, doubling, with\n"
+    "                        jitter; Retry-After wins (default 1)\n"
+    "      --stream          remote: stream tokens (tokens/s in the bar)\n"
+    "      --image-format F  remote: auto (default: PNG, or JPEG when\n"
+    "                        smaller for a photo-like page), png, jpeg\n"
     "  -t, --threads N       worker threads (default: all cores)\n"
     "\n"
     "Messages:\n"
@@ -102,6 +126,15 @@ enum {
     OPT_ENDPOINT,
     OPT_REMOTE_MODEL,
     OPT_JOBS,
+    OPT_INPUTS_FROM,
+    OPT_SHARD,
+    OPT_MANIFEST,
+    OPT_API_KEY_ENV,
+    OPT_REQUEST_TIMEOUT,
+    OPT_RETRIES,
+    OPT_RETRY_WAIT,
+    OPT_STREAM,
+    OPT_IMAGE_FORMAT,
 };
 
 static const struct option long_opts[] = {
@@ -129,6 +162,15 @@ static const struct option long_opts[] = {
     { "endpoint", required_argument, NULL, OPT_ENDPOINT },
     { "remote-model", required_argument, NULL, OPT_REMOTE_MODEL },
     { "jobs", required_argument, NULL, OPT_JOBS },
+    { "inputs-from", required_argument, NULL, OPT_INPUTS_FROM },
+    { "shard", required_argument, NULL, OPT_SHARD },
+    { "manifest", required_argument, NULL, OPT_MANIFEST },
+    { "api-key-env", required_argument, NULL, OPT_API_KEY_ENV },
+    { "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
+    { "retries", required_argument, NULL, OPT_RETRIES },
+    { "retry-wait", required_argument, NULL, OPT_RETRY_WAIT },
+    { "stream", no_argument, NULL, OPT_STREAM },
+    { "image-format", required_argument, NULL, OPT_IMAGE_FORMAT },
     { "threads", required_argument, NULL, 't' },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
@@ -139,6 +181,8 @@ static const struct option long_opts[] = {
 
 typedef struct job {
     const char *format;
+    const char *manifest;
+    unsigned shard_i, shard_n; /* shard_n 0: no sharding */
     const char *output;
     bool out_dir;
     bool skip_existing;
@@ -172,83 +216,353 @@ static vd_format parse_format(const char *s)
     return VD_FORMAT_UNKNOWN;
 }
 
-/* Convert one input; returns true when every page succeeded. */
-static bool convert_one(vd_ctx *ctx, vd_engine *eng, job *j, const char *path,
-                        vd_out *out, cli_progress *prog)
-{
-    vd_ctx_clear(ctx);
-    vd_input *in = NULL;
-    vd_status st = vd_input_open(ctx, path, &j->in_opts, &in);
-    if (st) {
-        cli_error(st, vd_ctx_errmsg(ctx));
-        return false;
-    }
-    int n = vd_input_page_count(in);
-    int maxp = cli_ranges_max(&j->pages);
-    if (maxp > n) {
-        cli_progress_clear(prog);
-        fprintf(stderr,
-                "vldoc: warning: %s: has %d pages; pages above %d skipped\n",
-                path, n, n);
-    }
-    int todo = 0;
-    for (int p = 1; p <= n; p++)
-        todo += cli_ranges_has(&j->pages, p);
-    cli_progress_file(prog, path, todo);
+/* ---- the batch: documents in, pages in flight, documents out ----
+ *
+ * Inputs are opened one after another on this thread (Poppler documents
+ * must stay on the thread that opened them) and their pages submitted to
+ * the engine; an engine that waits on a server keeps up to --jobs pages in
+ * flight, so pages of several documents overlap. Finished pages come back
+ * in any order and are put back in page order per document; a document is
+ * written (atomically) once all its pages are back. At most about --jobs
+ * pages are rendered and waiting at a time. */
 
-    vd_doc *doc = NULL;
-    bool ok = true;
-    const char *engine_name = NULL;
-    st = vd_doc_new(ctx, path, &doc);
+typedef struct doc_job {
+    int idx; /* input index */
+    const char *path;
+    vd_input *in;
+    char *opath; /* output file; NULL: stdout */
+    const char *engine_name;
+    int *pages;       /* 0-based pages selected */
+    int npages, next; /* selected; next to submit */
+    int ndone, nfailed;
+    vd_page_result **res; /* by position in PAGES */
+    char *first_error;
+    double started;
+    double engine_seconds;
+    long prompt_tokens, generated_tokens;
+    int attempts;
+    vd_doc *doc; /* stdout: kept until its turn to be written */
+    bool write_failed;
+    struct doc_job *next_done; /* stdout: waiting list */
+} doc_job;
+
+typedef struct batch {
+    job *j;
+    cli_inputs *ins;
+    vd_ctx *ctx;
+    vd_engine *eng;
+    cli_progress *prog;
+    cli_manifest *man;
+    const char *ext;
+    int next_input;             /* next input to open */
+    int failed;                 /* inputs with any error */
+    int stdout_next;            /* stdout: next input index to write */
+    unsigned char *stdout_done; /* stdout: input finished (no output) */
+    doc_job *waiting;           /* stdout: written in input order */
+} batch;
+
+static void manifest(batch *b, const doc_job *d, int idx, cli_mstatus st,
+                     const char *error)
+{
+    if (!b->man)
+        return;
+    cli_mrecord r;
+    memset(&r, 0, sizeof r);
+    r.input = b->ins->paths[idx];
+    r.status = st;
+    r.error = error;
+    r.finished = cli_wallclock();
+    r.started = r.finished;
+    if (d) {
+        r.output = st == CLI_M_ERROR ? NULL : d->opath;
+        r.engine = d->engine_name;
+        r.pages = d->npages;
+        r.pages_failed = d->nfailed;
+        r.started = d->started;
+        r.engine_seconds = d->engine_seconds;
+        r.prompt_tokens = d->prompt_tokens;
+        r.generated_tokens = d->generated_tokens;
+        r.attempts = d->attempts;
+    }
+    if (!cli_manifest_write(b->man, &r))
+        b->failed++;
+}
+
+static void doc_free(doc_job *d)
+{
+    if (!d)
+        return;
+    for (int k = 0; k < d->npages; k++)
+        vd_page_result_free(d->res[k]);
+    free(d->res);
+    free(d->pages);
+    free(d->opath);
+    free(d->first_error);
+    vd_doc_free(d->doc);
+    vd_input_free(d->in);
+    free(d);
+}
+
+/* An input that ends before any page ran (cannot open, no engine...). */
+static void input_failed(batch *b, int idx, doc_job *d, const char *msg)
+{
+    b->failed++;
+    manifest(b, d, idx, CLI_M_ERROR, msg);
+    if (b->stdout_done)
+        b->stdout_done[idx] = 1;
+    cli_progress_file_done(b->prog);
+}
+
+/* Write D's document: to its file now, or to stdout in input order. */
+static bool write_doc(batch *b, doc_job *d, vd_out *out)
+{
+    vd_ctx_clear(b->ctx);
+    vd_status st =
+        vd_doc_write(b->ctx, d->doc, b->j->format, &b->j->wr_opts, out);
     if (st == VD_OK)
-        st = vd_engine_resolve(ctx, eng, in, &engine_name);
-    if (st) {
-        cli_error(st, vd_ctx_errmsg(ctx));
-        vd_doc_free(doc);
-        vd_input_free(in);
-        return false;
-    }
-    for (int p = 1; p <= n && !interrupted; p++) {
-        if (!cli_ranges_has(&j->pages, p))
+        st = vd_out_close(b->ctx, out);
+    if (st)
+        cli_error(st, vd_ctx_errmsg(b->ctx));
+    return st == VD_OK;
+}
+
+static void record_done(batch *b, doc_job *d)
+{
+    cli_mstatus ms = d->write_failed ? CLI_M_ERROR
+                     : d->nfailed    ? CLI_M_FAILED
+                                     : CLI_M_OK;
+    if (d->nfailed || d->write_failed)
+        b->failed++;
+    manifest(b, d, d->idx, ms,
+             d->first_error    ? d->first_error
+             : d->write_failed ? "writing the output failed"
+                               : NULL);
+}
+
+/* stdout: write every finished document whose turn has come. */
+static void flush_stdout(batch *b)
+{
+    for (;;) {
+        int i = b->stdout_next;
+        if (i >= b->ins->n)
+            return;
+        if (b->stdout_done[i]) {
+            b->stdout_next++;
             continue;
-        vd_ctx_clear(ctx);
-        st = vd_engine_run_page(ctx, eng, in, p - 1, doc);
-        if (st) {
-            ok = false;
-            if (st != VD_ERR_CANCELLED)
-                cli_error(st, vd_ctx_errmsg(ctx));
         }
-        if (j->verbose) {
-            vd_page *pg = vd_doc_page(doc, vd_doc_page_count(doc) - 1);
-            const vd_page_stats *ps = vd_page_stats_get(pg);
-            const vd_pagemap *m = vd_page_map(pg);
-            cli_progress_clear(prog);
-            fprintf(stderr,
-                    "vldoc: %s: page %d: engine %s, model image %dx%d, "
-                    "%.3f s",
-                    path, p, ps->engine ? ps->engine : engine_name,
-                    m ? m->model_w : 0, m ? m->model_h : 0, ps->seconds);
-            if (ps->generated_tokens)
-                fprintf(stderr, ", %d prompt + %d generated tokens",
-                        ps->prompt_tokens, ps->generated_tokens);
-            fputc('\n', stderr);
-        }
-        cli_progress_page_done(prog);
+        doc_job **p = &b->waiting;
+        while (*p && (*p)->idx != i)
+            p = &(*p)->next_done;
+        if (!*p)
+            return;
+        doc_job *d = *p;
+        *p = d->next_done;
+        vd_out *out = NULL;
+        vd_ctx_clear(b->ctx);
+        if (vd_out_open_stream(b->ctx, stdout, &out) != VD_OK ||
+            !write_doc(b, d, out))
+            d->write_failed = true;
+        vd_out_free(out);
+        record_done(b, d);
+        doc_free(d);
+        b->stdout_next++;
     }
-    if (interrupted) {
-        vd_doc_free(doc);
-        vd_input_free(in);
-        return false;
+}
+
+/* All pages of D are back: assemble them in page order and write. */
+static void finish_doc(batch *b, doc_job *d)
+{
+    vd_status st = vd_doc_new(b->ctx, d->path, &d->doc);
+    for (int k = 0; st == VD_OK && k < d->npages; k++) {
+        vd_ctx_clear(b->ctx);
+        vd_page_result_append(b->ctx, d->res[k], d->doc);
+        if (vd_ctx_status(b->ctx) == VD_ERR_NOMEM)
+            st = VD_ERR_NOMEM;
+        vd_page_result_free(d->res[k]);
+        d->res[k] = NULL;
     }
-    vd_ctx_clear(ctx);
-    st = vd_doc_write(ctx, doc, j->format, &j->wr_opts, out);
+    vd_input_free(d->in);
+    d->in = NULL;
+    cli_progress_file_done(b->prog);
     if (st) {
-        cli_error(st, vd_ctx_errmsg(ctx));
-        ok = false;
+        cli_error(st, vd_ctx_errmsg(b->ctx));
+        d->write_failed = true;
+    } else if (d->opath) {
+        vd_out *out = NULL;
+        vd_ctx_clear(b->ctx);
+        st = vd_out_open_file(b->ctx, d->opath, &out);
+        if (st) {
+            cli_error(st, vd_ctx_errmsg(b->ctx));
+            d->write_failed = true;
+        } else if (!write_doc(b, d, out)) {
+            d->write_failed = true;
+        }
+        vd_out_free(out);
+    } else {
+        d->next_done = b->waiting;
+        b->waiting = d;
+        flush_stdout(b);
+        return;
     }
-    vd_doc_free(doc);
-    vd_input_free(in);
-    return ok;
+    record_done(b, d);
+    doc_free(d);
+}
+
+/* Open the next input that has pages to run; NULL when none is left.
+ * Inputs that are skipped or fail are dealt with here. */
+static doc_job *open_next(batch *b)
+{
+    job *j = b->j;
+    vd_ctx *ctx = b->ctx;
+    while (b->next_input < b->ins->n && !interrupted) {
+        int i = b->next_input++;
+        const char *path = b->ins->paths[i];
+        if (j->shard_n &&
+            cli_shard_of(b->ins->rel[i], j->shard_n) != j->shard_i) {
+            if (b->stdout_done)
+                b->stdout_done[i] = 1;
+            continue;
+        }
+        doc_job *d = calloc(1, sizeof *d);
+        if (!d) {
+            fprintf(stderr, "vldoc: out of memory\n");
+            input_failed(b, i, NULL, "out of memory");
+            continue;
+        }
+        d->idx = i;
+        d->path = path;
+        d->started = cli_wallclock();
+        if (j->out_dir) {
+            d->opath = cli_output_path(b->ins, i, j->output, b->ext);
+            if (!d->opath) {
+                input_failed(b, i, d, "no output path");
+                doc_free(d);
+                continue;
+            }
+        } else if (j->output && !(d->opath = strdup(j->output))) {
+            input_failed(b, i, d, "out of memory");
+            doc_free(d);
+            continue;
+        }
+        if (d->opath && cli_is_input(b->ins, d->opath)) {
+            cli_progress_clear(b->prog);
+            fprintf(stderr,
+                    "vldoc: %s: output would overwrite an input; skipped\n",
+                    d->opath);
+            input_failed(b, i, d, "output would overwrite an input");
+            doc_free(d);
+            continue;
+        }
+        if (j->skip_existing) {
+            cli_mstatus last = cli_manifest_last(b->man, path);
+            bool exists =
+                d->opath ? access(d->opath, F_OK) == 0 : last == CLI_M_OK;
+            /* an input the manifest records as failed runs again */
+            if (exists && last != CLI_M_FAILED && last != CLI_M_ERROR) {
+                manifest(b, d, i, CLI_M_SKIPPED, NULL);
+                if (b->stdout_done)
+                    b->stdout_done[i] = 1;
+                doc_free(d);
+                cli_progress_file_done(b->prog);
+                continue;
+            }
+        }
+        vd_ctx_clear(ctx);
+        vd_status st = vd_input_open(ctx, path, &j->in_opts, &d->in);
+        if (st == VD_OK)
+            st = vd_engine_resolve(ctx, b->eng, d->in, &d->engine_name);
+        if (st) {
+            cli_error(st, vd_ctx_errmsg(ctx));
+            input_failed(b, i, d, vd_ctx_errmsg(ctx));
+            doc_free(d);
+            continue;
+        }
+        int n = vd_input_page_count(d->in);
+        int maxp = cli_ranges_max(&j->pages);
+        if (maxp > n) {
+            cli_progress_clear(b->prog);
+            fprintf(stderr,
+                    "vldoc: warning: %s: has %d pages; pages above %d "
+                    "skipped\n",
+                    path, n, n);
+        }
+        d->pages = malloc(sizeof *d->pages * (size_t)(n > 0 ? n : 1));
+        d->res = calloc((size_t)(n > 0 ? n : 1), sizeof *d->res);
+        if (!d->pages || !d->res) {
+            fprintf(stderr, "vldoc: out of memory\n");
+            input_failed(b, i, d, "out of memory");
+            doc_free(d);
+            continue;
+        }
+        for (int p = 1; p <= n; p++)
+            if (cli_ranges_has(&j->pages, p))
+                d->pages[d->npages++] = p - 1;
+        cli_progress_file(b->prog, path, d->npages);
+        if (d->npages == 0) {
+            finish_doc(b, d);
+            continue;
+        }
+        return d;
+    }
+    return NULL;
+}
+
+static void page_back(batch *b, vd_page_result *r)
+{
+    doc_job *d = vd_page_result_user(r);
+    int page = vd_page_result_page(r);
+    int k = 0;
+    while (k < d->npages && (d->pages[k] != page || d->res[k]))
+        k++;
+    d->res[k] = r;
+    d->ndone++;
+    const vd_page_stats *ps = vd_page_result_stats(r);
+    vd_status st = vd_page_result_status(r);
+    d->engine_seconds += ps->seconds;
+    d->prompt_tokens += ps->prompt_tokens;
+    d->generated_tokens += ps->generated_tokens;
+    d->attempts += ps->attempts;
+    if (st) {
+        d->nfailed++;
+        if (!d->first_error)
+            d->first_error = strdup(vd_page_result_error(r));
+        if (st != VD_ERR_CANCELLED)
+            cli_error(st, vd_page_result_error(r));
+    }
+    if (b->j->verbose) {
+        cli_progress_clear(b->prog);
+        fprintf(stderr, "vldoc: %s: page %d: engine %s, %.3f s", d->path,
+                page + 1, ps->engine ? ps->engine : d->engine_name,
+                ps->seconds);
+        if (ps->generated_tokens || ps->prompt_tokens)
+            fprintf(stderr, ", %d prompt + %d generated tokens",
+                    ps->prompt_tokens, ps->generated_tokens);
+        if (ps->attempts > 1)
+            fprintf(stderr, ", %d attempts", ps->attempts);
+        fputc('\n', stderr);
+    }
+    cli_progress_page_done(b->prog);
+    if (d->ndone == d->npages)
+        finish_doc(b, d);
+}
+
+/* Interrupted: a page that comes back is dropped with its document once
+ * the document has nothing left in flight (CUR is freed by the caller). */
+static void drop(vd_page_result *r, doc_job *cur)
+{
+    doc_job *d = vd_page_result_user(r);
+    vd_page_result_free(r);
+    if (++d->ndone == d->next && d != cur)
+        doc_free(d);
+}
+
+static int on_token(void *user, int id, const char *piece, size_t len)
+{
+    (void)id;
+    (void)piece;
+    (void)len;
+    cli_progress_tokens(user, 1);
+    return 0;
 }
 
 static bool is_dir(const char *p)
@@ -276,78 +590,101 @@ static int run(job *j, cli_inputs *ins, int threads)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    vd_engine *eng = NULL;
-    vd_status st = vd_engine_open(ctx, &j->eng_opts, &eng);
-    if (st) {
-        cli_error(st, vd_ctx_errmsg(ctx));
+    batch b;
+    memset(&b, 0, sizeof b);
+    b.j = j;
+    b.ins = ins;
+    b.ctx = ctx;
+    b.ext = vd_writer_ext(j->format);
+    if (j->manifest &&
+        !(b.man = cli_manifest_open(j->manifest, j->skip_existing))) {
         vd_ctx_free(ctx);
         return CLI_FAILED;
     }
-    const char *ext = vd_writer_ext(j->format);
-    cli_progress *prog = cli_progress_new(ins->n, j->quiet);
-    int failed = 0;
-    for (int i = 0; i < ins->n && !interrupted; i++) {
-        const char *path = ins->paths[i];
-        vd_out *out = NULL;
-        char *opath = NULL;
-        bool ok = true;
-        if (j->out_dir) {
-            opath = cli_output_path(ins, i, j->output, ext);
-            if (!opath) {
-                failed++;
-                continue;
-            }
-        } else if (j->output) {
-            opath = strdup(j->output);
-        }
-        if (opath && cli_is_input(ins, opath)) {
-            cli_progress_clear(prog);
-            fprintf(stderr,
-                    "vldoc: %s: output would overwrite an input; skipped\n",
-                    opath);
-            free(opath);
-            failed++;
-            continue;
-        }
-        if (opath && j->skip_existing && access(opath, F_OK) == 0) {
-            free(opath);
-            cli_progress_file_done(prog);
-            continue;
-        }
-        vd_ctx_clear(ctx);
-        st = opath ? vd_out_open_file(ctx, opath, &out)
-                   : vd_out_open_stream(ctx, stdout, &out);
-        if (st) {
-            cli_error(st, vd_ctx_errmsg(ctx));
-            free(opath);
-            failed++;
-            continue;
-        }
-        ok = convert_one(ctx, eng, j, path, out, prog);
-        /* a document with failed pages is still written: the failures are
-         * marked in it; an input that could not be opened writes nothing */
-        if (!interrupted && (ok || vd_out_size(out) > 0)) {
-            vd_ctx_clear(ctx);
-            if (vd_out_close(ctx, out) != VD_OK) {
-                cli_error(vd_ctx_status(ctx), vd_ctx_errmsg(ctx));
-                ok = false;
-            }
-        }
-        vd_out_free(out);
-        free(opath);
-        if (!ok)
-            failed++;
-        cli_progress_file_done(prog);
+    int mine = ins->n;
+    if (j->shard_n) {
+        mine = 0;
+        for (int i = 0; i < ins->n; i++)
+            mine += cli_shard_of(ins->rel[i], j->shard_n) == j->shard_i;
     }
-    cli_progress_free(prog);
-    if (!j->quiet && ins->n > 1 && failed)
-        fprintf(stderr, "vldoc: %d of %d inputs had errors\n", failed, ins->n);
+    b.prog = cli_progress_new(mine, j->quiet);
+    if (b.prog && j->eng_opts.stream && !j->eng_opts.on_token) {
+        j->eng_opts.on_token = on_token;
+        j->eng_opts.on_token_user = b.prog;
+    }
+    vd_status st = vd_engine_open(ctx, &j->eng_opts, &b.eng);
+    if (st) {
+        cli_error(st, vd_ctx_errmsg(ctx));
+        cli_progress_free(b.prog);
+        cli_manifest_close(b.man);
+        vd_ctx_free(ctx);
+        return CLI_FAILED;
+    }
+    if (!j->output) {
+        b.stdout_done = calloc((size_t)ins->n + 1, 1);
+        if (!b.stdout_done) {
+            fprintf(stderr, "vldoc: out of memory\n");
+            b.failed++;
+            interrupted = 1;
+        }
+    }
+
+    doc_job *cur = NULL; /* the document whose pages are being submitted */
+    while (!interrupted) {
+        while (!interrupted) {
+            if (!cur && !(cur = open_next(&b)))
+                break;
+            if (vd_engine_pending(b.eng) >= vd_engine_jobs(ctx, b.eng, cur->in))
+                break;
+            int page = cur->pages[cur->next++];
+            vd_ctx_clear(ctx);
+            if (vd_engine_submit(ctx, b.eng, cur->in, page, cur) != VD_OK) {
+                cli_error(vd_ctx_status(ctx), vd_ctx_errmsg(ctx));
+                interrupted = 1; /* out of memory: stop cleanly */
+                break;
+            }
+            if (cur->next == cur->npages)
+                cur = NULL;
+        }
+        if (!vd_engine_pending(b.eng))
+            break;
+        vd_page_result *r = NULL;
+        vd_engine_next(ctx, b.eng, -1, &r);
+        if (r && interrupted)
+            drop(r, cur);
+        else if (r)
+            page_back(&b, r);
+    }
+    if (interrupted) {
+        /* collect what is in flight (cancelled) and write nothing more:
+         * a document is either whole and committed, or absent */
+        vd_ctx_cancel(ctx);
+        vd_page_result *r;
+        while (vd_engine_pending(b.eng)) {
+            vd_engine_next(ctx, b.eng, -1, &r);
+            if (!r)
+                break;
+            drop(r, cur);
+        }
+        if (cur && cur->ndone == cur->next)
+            doc_free(cur);
+        while (b.waiting) {
+            doc_job *d = b.waiting;
+            b.waiting = d->next_done;
+            doc_free(d);
+        }
+    }
+    cli_progress_free(b.prog);
+    if (!j->quiet && mine > 1 && b.failed)
+        fprintf(stderr, "vldoc: %d of %d inputs had errors\n", b.failed, mine);
     sig_ctx = NULL;
-    vd_engine_free(eng);
+    vd_engine_free(b.eng);
+    cli_manifest_close(b.man);
+    free(b.stdout_done);
     vd_ctx_free(ctx);
     if (interrupted)
         return CLI_INTERRUPTED;
-    return failed ? CLI_FAILED : CLI_OK;
+    return b.failed ? CLI_FAILED : CLI_OK;
 }
 
 static char *read_prompt_file(const char *path)
@@ -377,6 +714,7 @@ int cli_convert_main(int argc, char **argv)
     vd_engine_opts_init(&j.eng_opts);
     vd_write_opts_init(&j.wr_opts);
     long threads = 0;
+    const char *inputs_from = NULL;
     char err[160];
     int c;
     optind = 1;
@@ -492,6 +830,58 @@ int cli_convert_main(int argc, char **argv)
                 return CLI_USAGE;
             j.eng_opts.jobs = (int)lv;
             break;
+        case OPT_INPUTS_FROM:
+            inputs_from = optarg;
+            break;
+        case OPT_SHARD:
+            if (!cli_shard_parse(optarg, &j.shard_i, &j.shard_n)) {
+                cli_usage_error("--shard needs I/N with 0 <= I < N, e.g. "
+                                "0/4, not '%s'",
+                                optarg);
+                return CLI_USAGE;
+            }
+            break;
+        case OPT_MANIFEST:
+            j.manifest = optarg;
+            break;
+        case OPT_API_KEY_ENV:
+            if (!optarg[0] || strchr(optarg, '=')) {
+                cli_usage_error("--api-key-env takes the name of an "
+                                "environment variable, not the key");
+                return CLI_USAGE;
+            }
+            j.eng_opts.api_key_env = optarg;
+            break;
+        case OPT_REQUEST_TIMEOUT:
+            if (!cli_double("--request-timeout", optarg, 0.001, 1e6, &dv))
+                return CLI_USAGE;
+            j.eng_opts.request_timeout = dv;
+            break;
+        case OPT_RETRIES:
+            if (!cli_int("--retries", optarg, 0, 100, &lv))
+                return CLI_USAGE;
+            j.eng_opts.retries = (int)lv;
+            break;
+        case OPT_RETRY_WAIT:
+            if (!cli_double("--retry-wait", optarg, 0.001, 3600, &dv))
+                return CLI_USAGE;
+            j.eng_opts.retry_wait = dv;
+            break;
+        case OPT_STREAM:
+            j.eng_opts.stream = 1;
+            break;
+        case OPT_IMAGE_FORMAT:
+            if (strcmp(optarg, "auto") == 0)
+                j.eng_opts.image_format = 0;
+            else if (strcmp(optarg, "png") == 0)
+                j.eng_opts.image_format = 1;
+            else if (strcmp(optarg, "jpeg") == 0 || strcmp(optarg, "jpg") == 0)
+                j.eng_opts.image_format = 2;
+            else {
+                cli_usage_error("--image-format takes auto, png or jpeg");
+                return CLI_USAGE;
+            }
+            break;
         case 't':
             if (!cli_int("--threads", optarg, 1, 256, &threads))
                 return CLI_USAGE;
@@ -512,7 +902,7 @@ int cli_convert_main(int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    if (optind >= argc) {
+    if (optind >= argc && !inputs_from) {
         cli_usage_error("no input given");
         return CLI_USAGE;
     }
@@ -522,6 +912,10 @@ int cli_convert_main(int argc, char **argv)
     for (int i = optind; i < argc; i++)
         if (!cli_inputs_add(&ins, argv[i]))
             bad_args++;
+    if (inputs_from && !cli_inputs_from(&ins, inputs_from, &bad_args)) {
+        cli_inputs_free(&ins);
+        return CLI_FAILED;
+    }
     if (j.output) {
         size_t len = strlen(j.output);
         j.out_dir = j.output[len - 1] == '/' || is_dir(j.output);

@@ -1,8 +1,12 @@
 /* Engine: the registry of engines and the one path every page takes:
  * engine -> QwenVL HTML -> libxml2 -> document tree. "auto" picks the text
- * layer when a PDF has one, else the local model when one is configured. */
+ * layer when a PDF has one, else the local model when one is configured.
+ * Pages run one at a time (vd_engine_run_page) or many in flight
+ * (vd_engine_submit / vd_engine_next), which engines without asynchronous
+ * hooks satisfy by running each page when it is submitted. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,17 +15,28 @@
 
 static const vd__engine_vt *const engines[] = {
     &vd__engine_text,
+#ifdef HAVE_CURL
+    &vd__engine_remote,
+#endif
 };
 #define N_ENGINES (sizeof engines / sizeof *engines)
 
 static const char *const engine_names[] = { "text", "qwen", "remote", "auto",
                                             NULL };
 
+/* The public handle of a task: what vd_engine_next hands out. */
+struct vd_page_result {
+    vd__task t;
+};
+
 struct vd_engine {
     vd_engine_opts opts;
     const vd__engine_vt *fixed; /* NULL for auto */
     void *state[N_ENGINES];     /* opened lazily for auto */
     vd_status open_status[N_ENGINES];
+    int inflight[N_ENGINES];     /* tasks held by each async engine */
+    vd__task *ready, *ready_end; /* finished, not yet returned (FIFO) */
+    int pending;                 /* submitted, not yet returned */
 };
 
 void vd_engine_opts_init(vd_engine_opts *o)
@@ -39,6 +54,7 @@ void vd_engine_opts_init(vd_engine_opts *o)
     o->jobs = 4;
     o->request_timeout = 600;
     o->retries = 4;
+    o->image_format = 0;
 }
 
 const char *const *vd_engine_names(void)
@@ -112,10 +128,24 @@ void vd_engine_free(vd_engine *e)
 {
     if (!e)
         return;
+    /* async engines free the tasks they still hold in close */
     for (size_t i = 0; i < N_ENGINES; i++)
         if (e->state[i])
             engines[i]->close(e->state[i]);
+    while (e->ready) {
+        vd__task *t = e->ready;
+        e->ready = t->next;
+        vd__task_free(t);
+    }
     vd__free(e);
+}
+
+void *vd__engine_state(vd_ctx *ctx, vd_engine *e, const char *name)
+{
+    int i = find(name);
+    if (i < 0 || ensure_open(ctx, e, i) != VD_OK)
+        return NULL;
+    return e->state[i];
 }
 
 static vd_status pick(vd_ctx *ctx, vd_engine *e, vd_input *in, int *idx)
@@ -127,9 +157,8 @@ static vd_status pick(vd_ctx *ctx, vd_engine *e, vd_input *in, int *idx)
     int t = find("text");
     if (t >= 0 && vd_input_format(in) == VD_FORMAT_PDF) {
         vd_status st = ensure_open(ctx, e, t);
-        if (st == VD_OK &&
-            (!engines[t]->accepts ||
-             engines[t]->accepts(ctx, e->state[t], in))) {
+        if (st == VD_OK && (!engines[t]->accepts ||
+                            engines[t]->accepts(ctx, e->state[t], in))) {
             *idx = t;
             return VD_OK;
         }
@@ -187,13 +216,15 @@ static vd_status run(vd_ctx *ctx, vd_engine *e, vd_input *in, int page,
     return st;
 }
 
-vd_status vd_engine_page_html(vd_ctx *ctx, vd_engine *e, vd_input *in,
-                              int page, char **html, size_t *len,
-                              vd_pagemap *map, vd_page_stats *st_out)
+vd_status vd_engine_page_html_opts(vd_ctx *ctx, vd_engine *e, vd_input *in,
+                                   int page, const vd_engine_opts *call,
+                                   char **html, size_t *len, vd_pagemap *map,
+                                   vd_page_stats *st_out)
 {
     vd__page_out po;
     memset(&po, 0, sizeof po);
     vd__buf_init(&po.html, ctx->opts.limits.max_html_bytes);
+    po.call = call;
     *html = NULL;
     vd_status st = run(ctx, e, in, page, &po);
     if (map)
@@ -204,45 +235,257 @@ vd_status vd_engine_page_html(vd_ctx *ctx, vd_engine *e, vd_input *in,
         vd__buf_free(&po.html);
         return st;
     }
+    if (po.warning[0])
+        vd__warn(ctx, "%s", po.warning);
     if (!po.html.data && vd__buf_puts(ctx, &po.html, "") != VD_OK)
         return VD_ERR_NOMEM;
     *html = vd__buf_steal(&po.html, len);
     return VD_OK;
 }
 
-vd_status vd_engine_run_page(vd_ctx *ctx, vd_engine *e, vd_input *in,
-                             int page, vd_doc *doc)
+vd_status vd_engine_page_html(vd_ctx *ctx, vd_engine *e, vd_input *in, int page,
+                              char **html, size_t *len, vd_pagemap *map,
+                              vd_page_stats *st_out)
+{
+    return vd_engine_page_html_opts(ctx, e, in, page, NULL, html, len, map,
+                                    st_out);
+}
+
+/* Append the page that ST and PO describe to DOC. A failed run that still
+ * produced HTML (a truncated generation) keeps it, with MSG as a warning;
+ * one without HTML becomes an error page. The ctx is left holding the
+ * page's failure, if any. */
+static vd_status add_to_doc(vd_ctx *ctx, vd_doc *doc, int page,
+                            const vd__page_out *po, vd_status st,
+                            const char *msg)
+{
+    vd_status ret = st;
+    vd_page *pg = NULL;
+    char m[VD_ERRMSG_MAX];
+    snprintf(m, sizeof m, "%s", st ? msg : "");
+    if (st == VD_OK || po->html.len > 0) {
+        vd_ctx_clear(ctx);
+        vd_status st2 = vd_doc_add_page_html(ctx, doc, page,
+                                             po->html.data ? po->html.data : "",
+                                             po->html.len, &po->map, &pg);
+        if (st == VD_OK) {
+            ret = st2;
+            if (st2)
+                snprintf(m, sizeof m, "%s", vd_ctx_errmsg(ctx));
+        }
+        if (pg && st)
+            vd_page_add_warning(ctx, doc, pg, m);
+        if (pg && po->warning[0])
+            vd_page_add_warning(ctx, doc, pg, po->warning);
+    }
+    if (!pg)
+        vd_doc_add_page_error(ctx, doc, page, ret ? ret : VD_ERR_INTERNAL, m);
+    else
+        vd_page_set_stats(pg, &po->stats);
+    if (ret) {
+        vd_ctx_clear(ctx);
+        vd__fail(ctx, ret, "%s", m);
+    }
+    return ret;
+}
+
+vd_status vd_engine_run_page(vd_ctx *ctx, vd_engine *e, vd_input *in, int page,
+                             vd_doc *doc)
 {
     vd__page_out po;
     memset(&po, 0, sizeof po);
     vd__buf_init(&po.html, ctx->opts.limits.max_html_bytes);
     vd_status st = run(ctx, e, in, page, &po);
-    vd_status ret = st;
-    vd_page *pg = NULL;
-    if (st == VD_OK || po.html.len > 0) {
-        /* a failed generation that produced text still yields its page */
-        vd__errsave save;
-        vd__err_save(ctx, &save);
-        if (st)
-            vd_ctx_clear(ctx);
-        vd_status st2 = vd_doc_add_page_html(ctx, doc, page,
-                                             po.html.data ? po.html.data : "",
-                                             po.html.len, &po.map, &pg);
-        if (st) {
-            if (pg)
-                vd_page_add_warning(ctx, doc, pg, save.msg);
-            vd__err_restore(ctx, &save);
-        } else {
-            ret = st2;
-        }
-    }
-    if (!pg) {
-        const char *msg = vd_ctx_errmsg(ctx);
-        vd_doc_add_page_error(ctx, doc, page, ret ? ret : VD_ERR_INTERNAL,
-                              msg);
-    } else {
-        vd_page_set_stats(pg, &po.stats);
-    }
+    if (st && !vd_ctx_status(ctx))
+        vd__fail(ctx, st, "%s: page %d: %s", vd_input_path(in), page + 1,
+                 vd_status_str(st));
+    char msg[VD_ERRMSG_MAX];
+    snprintf(msg, sizeof msg, "%s", vd_ctx_errmsg(ctx));
+    vd_status ret = add_to_doc(ctx, doc, page, &po, st, msg);
     vd__buf_free(&po.html);
     return ret;
+}
+
+/* ---- many pages in flight ---- */
+
+void vd__task_finish(vd_ctx *ctx, vd__task *t, vd_status status)
+{
+    t->status = status;
+    t->msg[0] = '\0';
+    if (status == VD_OK)
+        return;
+    const char *m = ctx ? vd_ctx_errmsg(ctx) : "";
+    if (m[0])
+        snprintf(t->msg, sizeof t->msg, "%s", m);
+    else
+        snprintf(t->msg, sizeof t->msg, "%s: page %d: %s",
+                 t->path ? t->path : "input", t->page + 1,
+                 vd_status_str(status));
+}
+
+void vd__task_free(vd__task *t)
+{
+    if (!t)
+        return;
+    vd__buf_free(&t->out.html);
+    vd__free(t->path);
+    vd__free(t);
+}
+
+static void push_ready(vd_engine *e, vd__task *t)
+{
+    t->next = NULL;
+    if (e->ready_end)
+        e->ready_end->next = t;
+    else
+        e->ready = t;
+    e->ready_end = t;
+}
+
+int vd_engine_jobs(vd_ctx *ctx, vd_engine *e, vd_input *in)
+{
+    int idx;
+    vd__errsave save;
+    vd__err_save(ctx, &save);
+    vd_status st = pick(ctx, e, in, &idx);
+    vd__err_restore(ctx, &save);
+    if (st || !engines[idx]->submit)
+        return 1;
+    int n =
+        engines[idx]->slots ? engines[idx]->slots(e->state[idx]) : e->opts.jobs;
+    return n > 0 ? n : 1;
+}
+
+int vd_engine_pending(const vd_engine *e)
+{
+    return e->pending;
+}
+
+vd_status vd_engine_submit(vd_ctx *ctx, vd_engine *e, vd_input *in, int page,
+                           void *user)
+{
+    if (!e || !in)
+        return vd__fail(ctx, VD_ERR_ARG, "vd_engine_submit: no %s",
+                        e ? "input" : "engine");
+    vd__task *t = vd__calloc(ctx, 1, sizeof(struct vd_page_result));
+    if (!t)
+        return VD_ERR_NOMEM;
+    t->path = vd__strdup(ctx, vd_input_path(in));
+    if (!t->path) {
+        vd__free(t);
+        return VD_ERR_NOMEM;
+    }
+    t->page = page;
+    t->user = user;
+    vd__buf_init(&t->out.html, ctx->opts.limits.max_html_bytes);
+    e->pending++;
+    vd_ctx_clear(ctx);
+    int idx = -1;
+    vd_status st = vd__input_check_page(ctx, in, page);
+    if (st == VD_OK)
+        st = pick(ctx, e, in, &idx);
+    if (st == VD_OK) {
+        const vd__engine_vt *vt = engines[idx];
+        t->out.stats.engine = vt->name;
+        if (vt->submit) {
+            st = vt->submit(ctx, e->state[idx], in, page, t);
+            if (st == VD_OK) {
+                e->inflight[idx]++;
+                return VD_OK;
+            }
+        } else {
+            double t0 = vd__now();
+            st = vt->page(ctx, e->state[idx], in, page, &t->out);
+            t->out.stats.seconds = vd__now() - t0;
+        }
+    }
+    vd__task_finish(ctx, t, st);
+    push_ready(e, t);
+    return VD_OK;
+}
+
+vd_status vd_engine_next(vd_ctx *ctx, vd_engine *e, double timeout,
+                         vd_page_result **out)
+{
+    *out = NULL;
+    double deadline = timeout < 0 ? -1 : vd__now() + timeout;
+    for (;;) {
+        if (e->ready) {
+            vd__task *t = e->ready;
+            e->ready = t->next;
+            if (!e->ready)
+                e->ready_end = NULL;
+            t->next = NULL;
+            e->pending--;
+            *out = (vd_page_result *)t;
+            return VD_OK;
+        }
+        int busy = 0;
+        double left = deadline < 0 ? 1.0 : deadline - vd__now();
+        if (left < 0)
+            left = 0;
+        for (size_t i = 0; i < N_ENGINES; i++) {
+            if (!e->inflight[i])
+                continue;
+            busy = 1;
+            vd__task *done = NULL;
+            engines[i]->poll(ctx, e->state[i], left, &done);
+            while (done) {
+                vd__task *t = done;
+                done = t->next;
+                e->inflight[i]--;
+                push_ready(e, t);
+            }
+            if (e->ready)
+                left = 0; /* collect others that finished, then return */
+        }
+        if (!busy && !e->ready)
+            return VD_OK;
+        if (!e->ready && deadline >= 0 && vd__now() >= deadline)
+            return VD_OK;
+    }
+}
+
+void *vd_page_result_user(const vd_page_result *r)
+{
+    return r->t.user;
+}
+
+int vd_page_result_page(const vd_page_result *r)
+{
+    return r->t.page;
+}
+
+vd_status vd_page_result_status(const vd_page_result *r)
+{
+    return r->t.status;
+}
+
+const char *vd_page_result_error(const vd_page_result *r)
+{
+    return r->t.status ? r->t.msg : "";
+}
+
+const vd_page_stats *vd_page_result_stats(const vd_page_result *r)
+{
+    return &r->t.out.stats;
+}
+
+const char *vd_page_result_html(const vd_page_result *r, size_t *len)
+{
+    if (len)
+        *len = r->t.out.html.len;
+    return r->t.out.html.data ? r->t.out.html.data : "";
+}
+
+vd_status vd_page_result_append(vd_ctx *ctx, const vd_page_result *r,
+                                vd_doc *doc)
+{
+    return add_to_doc(ctx, doc, r->t.page, &r->t.out, r->t.status, r->t.msg);
+}
+
+void vd_page_result_free(vd_page_result *r)
+{
+    if (r)
+        vd__task_free(&r->t);
 }

@@ -69,7 +69,11 @@ typedef struct vd_engine_opts {
     int jobs;                 /* requests in flight */
     double request_timeout;   /* seconds */
     int retries;              /* attempts after the first */
+    double retry_wait;        /* first retry delay, seconds (doubles each
+                                 time, with jitter); 0: 1 s */
     int stream;               /* use server-sent events */
+    int image_format;         /* 0: smaller of PNG and JPEG, 1: PNG,
+                                 2: JPEG (see vd_engine_opts_init) */
 } vd_engine_opts;
 
 /* Defaults: engine "auto", 8192 new tokens, model defaults elsewhere. */
@@ -102,11 +106,74 @@ vd_status vd_engine_page_html(vd_ctx *ctx, vd_engine *eng, vd_input *in,
                               int page, char **html, size_t *len,
                               vd_pagemap *map, vd_page_stats *st);
 
+/* As vd_engine_page_html, with per-call generation settings: CALL's
+ * prompt, system_prompt, max_new_tokens, temperature, top_k, top_p,
+ * repetition_penalty, do_sample, seed and on_token are used instead of
+ * those given at open (CALL NULL: those). For servers that take a prompt
+ * per request. */
+vd_status vd_engine_page_html_opts(vd_ctx *ctx, vd_engine *eng, vd_input *in,
+                                   int page, const vd_engine_opts *call,
+                                   char **html, size_t *len, vd_pagemap *map,
+                                   vd_page_stats *st);
+
 /* Run the engine on page PAGE and append the result to DOC. A page that
  * fails is appended as an error page (and its status returned), so the
  * document always has one page per page asked for. */
 vd_status vd_engine_run_page(vd_ctx *ctx, vd_engine *eng, vd_input *in,
                              int page, vd_doc *doc);
+
+/* ---- many pages in flight ----
+ * Engines that wait on a server (remote) keep many pages in flight, from
+ * many documents, and finish them in any order; engines that compute here
+ * run each page when it is submitted. The same loop drives both:
+ *
+ *   while (pages left or vd_engine_pending(eng)) {
+ *       while (pages left && vd_engine_pending(eng) < vd_engine_jobs(..))
+ *           vd_engine_submit(ctx, eng, in, page, user);
+ *       vd_engine_next(ctx, eng, -1, &res);  // handle res, then free it
+ *   }
+ */
+
+typedef struct vd_page_result vd_page_result;
+
+/* How many pages of IN to keep in flight: opts.jobs for an engine that
+ * waits on a server, 1 for one that computes here. */
+int vd_engine_jobs(vd_ctx *ctx, vd_engine *eng, vd_input *in);
+
+/* Start page PAGE (0-based) of IN. An engine that computes here runs the
+ * page now; remote renders it, sends it and returns. Either way its result
+ * comes back once from vd_engine_next, carrying USER. Call on the thread
+ * that opened IN; IN must stay open until the result is back. A page that
+ * fails (even to render) comes back as a failed result, so the only
+ * errors here are VD_ERR_NOMEM and VD_ERR_ARG. */
+vd_status vd_engine_submit(vd_ctx *ctx, vd_engine *eng, vd_input *in, int page,
+                           void *user);
+
+/* Pages submitted and not yet returned by vd_engine_next. */
+int vd_engine_pending(const vd_engine *eng);
+
+/* Wait at most TIMEOUT seconds (negative: until one finishes) for a
+ * finished page. *out is NULL when none finished in time or none is
+ * pending; otherwise the caller owns it (vd_page_result_free). After
+ * vd_ctx_cancel the pending pages come back as VD_ERR_CANCELLED. */
+vd_status vd_engine_next(vd_ctx *ctx, vd_engine *eng, double timeout,
+                         vd_page_result **out);
+
+void *vd_page_result_user(const vd_page_result *r);
+int vd_page_result_page(const vd_page_result *r); /* 0-based */
+/* VD_OK, or why the page failed; the message names file and page. */
+vd_status vd_page_result_status(const vd_page_result *r);
+const char *vd_page_result_error(const vd_page_result *r); /* "" if OK */
+const vd_page_stats *vd_page_result_stats(const vd_page_result *r);
+/* The QwenVL HTML (possibly partial when the page failed); borrowed. */
+const char *vd_page_result_html(const vd_page_result *r, size_t *len);
+
+/* Append the page to DOC exactly as vd_engine_run_page would (an error
+ * page when it failed without HTML) and return the page's status; on
+ * failure the ctx holds its message. */
+vd_status vd_page_result_append(vd_ctx *ctx, const vd_page_result *r,
+                                vd_doc *doc);
+void vd_page_result_free(vd_page_result *r);
 
 #ifdef __cplusplus
 }
