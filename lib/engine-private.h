@@ -16,7 +16,9 @@ typedef struct vd__page_out {
      * it for a chat request's prompt, max_tokens and sampling): when
      * non-NULL, engines that generate take prompt, system_prompt,
      * max_new_tokens, temperature, top_k, top_p, repetition_penalty,
-     * do_sample, seed and on_token from here instead of from open. */
+     * do_sample, seed, on_token and render.min_pixels/max_pixels from
+     * here instead of from open (NULL strings, negative or zero numbers:
+     * from open). */
     const vd_engine_opts *call;
 } vd__page_out;
 

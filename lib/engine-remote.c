@@ -854,21 +854,25 @@ extern vd_status vd_image_resize(vd_ctx *ctx, const vd_image *img, int w, int h,
  * resize then leaves it alone, so the data-bbox values in the reply are
  * pixels of exactly this image and the page map is exact. */
 static vd_status page_image(vd_ctx *ctx, remote *r, vd_input *in, int page,
-                            vd_image **out, vd_pagemap *map)
+                            const vd_engine_opts *call, vd_image **out,
+                            vd_pagemap *map)
 {
+    vd_render_opts ro = r->render;
+    if (call && call->render.min_pixels > 0)
+        ro.min_pixels = call->render.min_pixels;
+    if (call && call->render.max_pixels > 0)
+        ro.max_pixels = call->render.max_pixels;
     *out = NULL;
     vd_page_info info;
     vd_status st = vd_input_page_info(ctx, in, page, &info);
     if (st)
         return st;
     vd_image *img = NULL;
-    if ((st = vd_input_render(ctx, in, page, &r->render, &img)))
+    if ((st = vd_input_render(ctx, in, page, &ro, &img)))
         return st;
     int w = vd_image_width(img), h = vd_image_height(img), mw, mh;
-    int64_t minp =
-        r->render.min_pixels > 0 ? r->render.min_pixels : VD_DEFAULT_MIN_PIXELS;
-    int64_t maxp =
-        r->render.max_pixels > 0 ? r->render.max_pixels : VD_DEFAULT_MAX_PIXELS;
+    int64_t minp = ro.min_pixels > 0 ? ro.min_pixels : VD_DEFAULT_MIN_PIXELS;
+    int64_t maxp = ro.max_pixels > 0 ? ro.max_pixels : VD_DEFAULT_MAX_PIXELS;
     st = vd_smart_resize(ctx, h < 28 ? 28 : h, w < 28 ? 28 : w, 28, minp, maxp,
                          &mh, &mw);
     if (st == VD_OK && (mw != w || mh != h) && !vd_image_resize)
@@ -954,7 +958,7 @@ static vd_status remote_submit(vd_ctx *ctx, void *state, vd_input *in, int page,
 {
     remote *r = state;
     vd_image *img = NULL;
-    vd_status st = page_image(ctx, r, in, page, &img, &t->out.map);
+    vd_status st = page_image(ctx, r, in, page, t->out.call, &img, &t->out.map);
     if (st == VD_OK)
         st = submit_image(ctx, r, img, t->out.call, t);
     vd_image_free(img);

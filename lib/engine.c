@@ -216,39 +216,48 @@ static vd_status run(vd_ctx *ctx, vd_engine *e, vd_input *in, int page,
     return st;
 }
 
-vd_status vd_engine_page_html_opts(vd_ctx *ctx, vd_engine *e, vd_input *in,
-                                   int page, const vd_engine_opts *call,
-                                   char **html, size_t *len, vd_pagemap *map,
-                                   vd_page_stats *st_out)
+static vd_status page_html(vd_ctx *ctx, vd_engine *e, vd_input *in,
+                           int page, const vd_engine_opts *call,
+                           bool keep_partial, char **html, size_t *len,
+                           vd_pagemap *map, vd_page_stats *st_out)
 {
     vd__page_out po;
     memset(&po, 0, sizeof po);
     vd__buf_init(&po.html, ctx->opts.limits.max_html_bytes);
     po.call = call;
     *html = NULL;
+    if (len)
+        *len = 0;
     vd_status st = run(ctx, e, in, page, &po);
     if (map)
         *map = po.map;
     if (st_out)
         *st_out = po.stats;
-    if (st) {
+    if (st && !(keep_partial && po.html.len > 0)) {
         vd__buf_free(&po.html);
         return st;
     }
-    if (po.warning[0])
+    if (st == VD_OK && po.warning[0])
         vd__warn(ctx, "%s", po.warning);
     if (!po.html.data && vd__buf_puts(ctx, &po.html, "") != VD_OK)
         return VD_ERR_NOMEM;
     *html = vd__buf_steal(&po.html, len);
-    return VD_OK;
+    return st;
 }
 
-vd_status vd_engine_page_html(vd_ctx *ctx, vd_engine *e, vd_input *in, int page,
-                              char **html, size_t *len, vd_pagemap *map,
-                              vd_page_stats *st_out)
+vd_status vd_engine_page_html_opts(vd_ctx *ctx, vd_engine *e, vd_input *in,
+                                   int page, const vd_engine_opts *call,
+                                   char **html, size_t *len, vd_pagemap *map,
+                                   vd_page_stats *st_out)
 {
-    return vd_engine_page_html_opts(ctx, e, in, page, NULL, html, len, map,
-                                    st_out);
+    return page_html(ctx, e, in, page, call, true, html, len, map, st_out);
+}
+
+vd_status vd_engine_page_html(vd_ctx *ctx, vd_engine *e, vd_input *in,
+                              int page, char **html, size_t *len,
+                              vd_pagemap *map, vd_page_stats *st_out)
+{
+    return page_html(ctx, e, in, page, NULL, false, html, len, map, st_out);
 }
 
 /* Append the page that ST and PO describe to DOC. A failed run that still

@@ -106,11 +106,15 @@ vd_status vd_engine_page_html(vd_ctx *ctx, vd_engine *eng, vd_input *in,
                               int page, char **html, size_t *len,
                               vd_pagemap *map, vd_page_stats *st);
 
-/* As vd_engine_page_html, with per-call generation settings: CALL's
- * prompt, system_prompt, max_new_tokens, temperature, top_k, top_p,
- * repetition_penalty, do_sample, seed and on_token are used instead of
- * those given at open (CALL NULL: those). For servers that take a prompt
- * per request. */
+/* As vd_engine_page_html, with per-call settings: CALL's prompt,
+ * system_prompt, max_new_tokens, temperature, top_k, top_p,
+ * repetition_penalty, do_sample, seed, on_token and render.min_pixels /
+ * render.max_pixels are used instead of those given at open (CALL NULL:
+ * those; NULL strings and negative numbers keep them too). For servers
+ * that take a prompt per request. Unlike vd_engine_page_html, a run that
+ * fails after producing text (a generation cut short: VD_ERR_LIMIT,
+ * VD_ERR_TIMEOUT, VD_ERR_CANCELLED) still hands that text back in *html,
+ * which the caller then frees. */
 vd_status vd_engine_page_html_opts(vd_ctx *ctx, vd_engine *eng, vd_input *in,
                                    int page, const vd_engine_opts *call,
                                    char **html, size_t *len, vd_pagemap *map,
