@@ -38,6 +38,9 @@
  * model is left exactly as it came (see the remote engine). */
 #define CHAT_MIN_PIXELS ((int64_t)4 * 28 * 28)
 #define CHAT_MAX_PIXELS ((int64_t)16384 * 28 * 28)
+/* A body over the limit by at most this much is read and dropped before
+ * the 413; a bigger one is refused at once and the connection closed. */
+#define DRAIN_MAX ((size_t)64 << 20)
 
 static const char usage[] =
     "Usage: vldoc serve [OPTIONS]\n"
@@ -205,14 +208,14 @@ typedef enum { S_QUEUED, S_RUNNING, S_DONE } jstate;
 typedef struct sjob {
     jkind kind;
     jstate state;
-    int refs; /* the waiting handler and the queue/worker */
+    int refs;       /* the waiting handler and the queue/worker */
     bool abandoned; /* the handler gave up waiting */
     bool shutdown;  /* cancelled because the server is stopping */
     pthread_cond_t done;
     vd_ctx *run_ctx; /* while running: cancel it to stop the engine */
     double t_queued;
     /* request */
-    char *tmp;      /* the body or the image, in a private temp file */
+    char *tmp; /* the body or the image, in a private temp file */
     vd_engine_opts call;
     char *prompt, *system;
     const char *format;
@@ -235,9 +238,9 @@ typedef struct server {
     int qlen, qmax;
     int nworkers, busy;
     pthread_t *threads;
-    sjob **current; /* per worker: the job it runs, or NULL */
-    bool stopping;     /* no new jobs: shutting down */
-    bool stop_workers; /* workers exit when idle */
+    sjob **current;     /* per worker: the job it runs, or NULL */
+    bool stopping;      /* no new jobs: shutting down */
+    bool stop_workers;  /* workers exit when idle */
     double avg_seconds; /* recent request time, for Retry-After */
     long served, rejected;
     /* settings */
@@ -256,7 +259,8 @@ typedef struct server {
 typedef struct sreq {
     sbuf body;
     bool too_big;
-    bool answered; /* a response was queued early */
+    size_t dropped; /* bytes of a too-big body read and dropped */
+    bool answered;  /* a response was queued early */
     double t0;
     char what[96]; /* "METHOD /path", for the access log */
 } sreq;
@@ -280,10 +284,9 @@ static void job_release(server *s, sjob *j)
 }
 
 /* OpenAI's error object, with our message. */
-static void set_error(sjob *j, int http, const char *type, const char *fmt,
-                      ...) VD_PRINTF(4, 5);
-static void set_error(sjob *j, int http, const char *type, const char *fmt,
-                      ...)
+static void set_error(sjob *j, int http, const char *type, const char *fmt, ...)
+    VD_PRINTF(4, 5);
+static void set_error(sjob *j, int http, const char *type, const char *fmt, ...)
 {
     char msg[1200];
     va_list ap;
@@ -342,25 +345,43 @@ static vd_ctx *job_ctx(server *s)
     return vd_ctx_new(&o);
 }
 
+/* Has the request been given up on (timed out) or the server stopped?
+ * Engines see this as a cancelled ctx; between pages we look here. */
+static bool job_stopped(server *s, sjob *j)
+{
+    pthread_mutex_lock(&s->mu);
+    bool stop = j->abandoned || j->shutdown;
+    pthread_mutex_unlock(&s->mu);
+    return stop;
+}
+
 static void run_chat(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
 {
     vd_input *in = NULL;
     vd_status st = vd_input_open(ctx, j->tmp, NULL, &in);
     if (st) {
         set_error(j, st == VD_ERR_FORMAT ? 400 : http_of(st),
-                  "invalid_request_error", "the image: %s",
-                  vd_ctx_errmsg(ctx));
+                  "invalid_request_error", "the image: %s", vd_ctx_errmsg(ctx));
         return;
     }
     vd_page_info info;
     st = vd_input_page_info(ctx, in, 0, &info);
-    if (st == VD_OK &&
-        info.width * info.height > (double)s->max_image_pixels) {
+    if (st == VD_OK && info.width * info.height > (double)s->max_image_pixels) {
         set_error(j, 413, "invalid_request_error",
                   "the image is %.0f x %.0f pixels, over this server's "
                   "limit of %llu pixels",
                   info.width, info.height,
                   (unsigned long long)s->max_image_pixels);
+        vd_input_free(in);
+        return;
+    }
+    const char *engine_name = NULL;
+    if (st == VD_OK)
+        st = vd_engine_resolve(ctx, eng, in, &engine_name);
+    if (st == VD_OK && strcmp(engine_name, "text") == 0) {
+        set_error(j, 501, "server_error",
+                  "chat completions need a vision model: start vldoc serve "
+                  "with --model DIR");
         vd_input_free(in);
         return;
     }
@@ -406,7 +427,6 @@ static void run_chat(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
 
 static void run_convert(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
 {
-    (void)s;
     vd_input_opts io;
     vd_input_opts_init(&io);
     io.password = j->password;
@@ -426,6 +446,10 @@ static void run_convert(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
     for (int p = 1; st == VD_OK && p <= n; p++) {
         if (j->has_pages && !cli_ranges_has(&j->pages, p))
             continue;
+        if (job_stopped(s, j)) {
+            st = VD_ERR_CANCELLED;
+            break;
+        }
         vd_ctx_clear(ctx);
         vd_status ps = vd_engine_run_page(ctx, eng, in, p - 1, doc);
         if (ps == VD_ERR_CANCELLED || ps == VD_ERR_NOMEM)
@@ -456,7 +480,9 @@ static void run_convert(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
                        ? "application/jsonl"
                        : "text/plain; charset=utf-8";
     } else {
-        set_error(j, http_of(st), "error", "%s", vd_ctx_errmsg(ctx));
+        set_error(j, http_of(st), "error", "%s",
+                  vd_ctx_errmsg(ctx)[0] ? vd_ctx_errmsg(ctx)
+                                        : vd_status_str(st));
     }
     vd_out_free(out);
     vd_doc_free(doc);
@@ -523,8 +549,8 @@ static void *worker(void *arg)
         vd_ctx_free(ctx);
         s->busy--;
         s->served++;
-        s->avg_seconds = s->avg_seconds > 0 ? 0.8 * s->avg_seconds + 0.2 * dt
-                                            : dt;
+        s->avg_seconds =
+            s->avg_seconds > 0 ? 0.8 * s->avg_seconds + 0.2 * dt : dt;
         j->state = S_DONE;
         pthread_cond_signal(&j->done);
         job_release(s, j);
@@ -538,11 +564,11 @@ static void *worker(void *arg)
 /* ---- HTTP ---- */
 
 static enum MHD_Result send_body(struct MHD_Connection *c, int code,
-                                 const char *ctype, const char *data,
-                                 size_t n, const char *retry_after)
+                                 const char *ctype, const char *data, size_t n,
+                                 const char *retry_after)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        n, (void *)data, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(n, (void *)data, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type", ctype);
@@ -554,11 +580,10 @@ static enum MHD_Result send_body(struct MHD_Connection *c, int code,
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, int code,
-                                  const char *retry_after, const char *fmt,
-                                  ...) VD_PRINTF(4, 5);
+                                  const char *retry_after, const char *fmt, ...)
+    VD_PRINTF(4, 5);
 static enum MHD_Result send_error(struct MHD_Connection *c, int code,
-                                  const char *retry_after, const char *fmt,
-                                  ...)
+                                  const char *retry_after, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -733,19 +758,17 @@ static const char *read_content(json_object *content, sbuf *out,
 
 /* Parse and check a chat request into J. On failure returns the HTTP
  * status and puts the message in ERR. */
-static int parse_chat(server *s, const sreq *r, sjob *j, char *err,
-                      size_t errn)
+static int parse_chat(server *s, const sreq *r, sjob *j, char *err, size_t errn)
 {
     json_tokener *tok = json_tokener_new_ex(32);
     if (!tok) {
         snprintf(err, errn, "out of memory");
         return 503;
     }
-    json_object *o =
-        r->body.n > INT32_MAX
-            ? NULL
-            : json_tokener_parse_ex(tok, r->body.p ? r->body.p : "",
-                                    (int)r->body.n);
+    json_object *o = r->body.n > INT32_MAX
+                         ? NULL
+                         : json_tokener_parse_ex(
+                               tok, r->body.p ? r->body.p : "", (int)r->body.n);
     enum json_tokener_error je = json_tokener_get_error(tok);
     json_tokener_free(tok);
     int code = 400;
@@ -792,14 +815,16 @@ static int parse_chat(server *s, const sreq *r, sjob *j, char *err,
     if (!bad && (v = jget(o, "model")) &&
         json_object_is_type(v, json_type_string) &&
         strcmp(json_object_get_string(v), s->model_name) != 0) {
-        snprintf(err, errn, "model '%s' is not served here; this server "
+        snprintf(err, errn,
+                 "model '%s' is not served here; this server "
                  "serves '%s'",
                  json_object_get_string(v), s->model_name);
         code = 404;
     }
     if (!bad && code == 400) {
         vd_engine_opts *c = &j->call;
-        if ((v = jget(o, "max_completion_tokens")) || (v = jget(o, "max_tokens"))) {
+        if ((v = jget(o, "max_completion_tokens")) ||
+            (v = jget(o, "max_tokens"))) {
             if (!json_object_is_type(v, json_type_int) ||
                 json_object_get_int64(v) < 1 ||
                 json_object_get_int64(v) > 131072)
@@ -856,18 +881,17 @@ static int parse_chat(server *s, const sreq *r, sjob *j, char *err,
         if (strncmp(url, "data:", 5) != 0 || !comma) {
             bad = "only data: URLs are accepted (vldoc serve does not fetch "
                   "URLs): data:image/png;base64,...";
-        } else if (comma - url < 12 ||
-                   strncmp(comma - 7, ";base64", 7) != 0) {
+        } else if (comma - url < 12 || strncmp(comma - 7, ";base64", 7) != 0) {
             bad = "the data: URL must be base64 (data:image/png;base64,...)";
         } else {
             size_t n = 0;
             unsigned char *img =
                 unbase64(comma + 1, ulen - (size_t)(comma + 1 - url), &n);
-            bool known = img && n >= 8 &&
-                         (memcmp(img, "\x89PNG\r\n\x1a\n", 8) == 0 ||
-                          (img[0] == 0xFF && img[1] == 0xD8) ||
-                          memcmp(img, "II*\0", 4) == 0 ||
-                          memcmp(img, "MM\0*", 4) == 0);
+            bool known =
+                img && n >= 8 &&
+                (memcmp(img, "\x89PNG\r\n\x1a\n", 8) == 0 ||
+                 (img[0] == 0xFF && img[1] == 0xD8) ||
+                 memcmp(img, "II*\0", 4) == 0 || memcmp(img, "MM\0*", 4) == 0);
             if (!img) {
                 bad = "the image's base64 is malformed";
             } else if (!known) {
@@ -920,11 +944,16 @@ static enum MHD_Result run_job(server *s, struct MHD_Connection *c, sjob *j)
 {
     char ra[32];
     pthread_mutex_lock(&s->mu);
+    pthread_cond_init(&j->done, NULL);
     if (s->stopping) {
+        j->refs = 1;
+        job_release(s, j);
         pthread_mutex_unlock(&s->mu);
         return send_error(c, 503, "5", "the server is shutting down");
     }
     if (s->qlen >= s->qmax) {
+        j->refs = 1;
+        job_release(s, j);
         s->rejected++;
         /* when the queue should have room again, at the recent pace */
         double wait = s->avg_seconds * (s->qlen + s->busy) /
@@ -941,7 +970,6 @@ static enum MHD_Result run_job(server *s, struct MHD_Connection *c, sjob *j)
     j->refs = 2;
     j->state = S_QUEUED;
     j->t_queued = cli_wallclock();
-    pthread_cond_init(&j->done, NULL);
     if (s->tail)
         s->tail->next = j;
     else
@@ -1005,8 +1033,8 @@ static enum MHD_Result run_job(server *s, struct MHD_Connection *c, sjob *j)
     }
     job_release(s, j);
     pthread_mutex_unlock(&s->mu);
-    return send_error(c, 504, NULL,
-                      "the request took longer than %g s %s", s->timeout,
+    return send_error(c, 504, NULL, "the request took longer than %g s %s",
+                      s->timeout,
                       queued ? "waiting in the queue" : "and was cancelled");
 }
 
@@ -1015,21 +1043,19 @@ static enum MHD_Result health(server *s, struct MHD_Connection *c)
     sbuf b = { 0 };
     pthread_mutex_lock(&s->mu);
     sb_printf(&b,
-              "{\"status\":\"%s\",\"model\":",
-              s->stopping ? "stopping" : "ok");
+              "{\"status\":\"%s\",\"model\":", s->stopping ? "stopping" : "ok");
     sb_json(&b, s->model_name, strlen(s->model_name));
     sb_printf(&b,
               ",\"engine\":\"%s\",\"workers\":%d,\"busy\":%d,\"queued\":%d,"
               "\"max_queue\":%d,\"served\":%ld,\"rejected\":%ld,"
               "\"uptime\":%lld}\n",
-              s->eng.engine, s->nworkers, s->busy, s->qlen, s->qmax,
-              s->served, s->rejected, (long long)(time(NULL) - s->started));
+              s->eng.engine, s->nworkers, s->busy, s->qlen, s->qmax, s->served,
+              s->rejected, (long long)(time(NULL) - s->started));
     bool stopping = s->stopping;
     pthread_mutex_unlock(&s->mu);
-    enum MHD_Result r =
-        b.oom ? MHD_NO
-              : send_body(c, stopping ? 503 : 200, "application/json", b.p,
-                          b.n, NULL);
+    enum MHD_Result r = b.oom ? MHD_NO
+                              : send_body(c, stopping ? 503 : 200,
+                                          "application/json", b.p, b.n, NULL);
     free(b.p);
     return r;
 }
@@ -1055,8 +1081,7 @@ static enum MHD_Result route(server *s, struct MHD_Connection *c,
     bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
     bool post = strcmp(method, "POST") == 0;
     if (strcmp(url, "/health") == 0)
-        return get ? health(s, c)
-                   : send_error(c, 405, NULL, "use GET /health");
+        return get ? health(s, c) : send_error(c, 405, NULL, "use GET /health");
     if (strcmp(url, "/v1/models") == 0)
         return get ? models(s, c)
                    : send_error(c, 405, NULL, "use GET /v1/models");
@@ -1094,8 +1119,8 @@ static enum MHD_Result route(server *s, struct MHD_Connection *c,
             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
         const char *pages =
             MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "pages");
-        const char *pw = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     "X-Vldoc-Password");
+        const char *pw =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Vldoc-Password");
         j->format = f ? f : "json";
         if (ctype_is(c, "application/json") ||
             ctype_is(c, "application/x-www-form-urlencoded") ||
@@ -1111,13 +1136,14 @@ static enum MHD_Result route(server *s, struct MHD_Connection *c,
                      "unknown format '%s' (use json, md, html, text or "
                      "jsonl)",
                      j->format);
-        } else if (pages && !cli_ranges_parse(pages, &j->pages, err,
-                                              sizeof err)) {
+        } else if (pages &&
+                   !cli_ranges_parse(pages, &j->pages, err, sizeof err)) {
             code = 400;
         } else if (r->body.n == 0) {
             code = 400;
-            snprintf(err, sizeof err, "the request body is empty: send the "
-                                      "document as the body");
+            snprintf(err, sizeof err,
+                     "the request body is empty: send the "
+                     "document as the body");
         } else if (!(j->tmp = write_temp(s, r->body.p, r->body.n))) {
             code = 503;
             snprintf(err, sizeof err, "cannot store the document: %s",
@@ -1145,8 +1171,7 @@ static enum MHD_Result route(server *s, struct MHD_Connection *c,
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                                   const char *url, const char *method,
-                                  const char *version,
-                                  const char *upload_data,
+                                  const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     server *s = cls;
@@ -1159,9 +1184,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         r->t0 = cli_wallclock();
         snprintf(r->what, sizeof r->what, "%s %s", method, url);
         *con_cls = r;
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                     "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > s->max_body) {
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+        if (n > s->max_body + DRAIN_MAX) {
             /* refuse before reading it; MHD closes the connection */
             r->answered = true;
             return send_error(c, 413, NULL,
@@ -1169,12 +1195,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
                               "limit of %zu bytes",
                               cl, s->max_body);
         }
+        /* a little too big: read and drop it, so the client, which is
+         * still sending, reliably gets the 413 */
+        r->too_big = n > s->max_body;
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!r->answered && !r->too_big) {
+        if (r->too_big) {
+            r->dropped += *upload_data_size;
+            if (r->dropped > DRAIN_MAX)
+                return MHD_NO; /* endless: close the connection */
+        } else if (!r->answered) {
             if (r->body.n + *upload_data_size > s->max_body) {
                 r->too_big = true;
+                r->dropped = r->body.n + *upload_data_size;
                 free(r->body.p);
                 r->body = (sbuf){ 0 };
             } else {
@@ -1348,8 +1382,7 @@ int cli_serve_main(int argc, char **argv)
                 return CLI_USAGE;
             break;
         case O_MAXIMG:
-            if (!cli_int("--max-image-pixels", optarg, 784, 1L << 40,
-                         &maximg))
+            if (!cli_int("--max-image-pixels", optarg, 784, 1L << 40, &maximg))
                 return CLI_USAGE;
             break;
         case O_TIMEOUT:
@@ -1389,8 +1422,8 @@ int cli_serve_main(int argc, char **argv)
         cli_usage_error("serve takes no arguments ('%s')", argv[optind]);
         return CLI_USAGE;
     }
-    const char *model = s.eng.model_dir ? s.eng.model_dir
-                                        : getenv("VLDOC_MODEL");
+    const char *model =
+        s.eng.model_dir ? s.eng.model_dir : getenv("VLDOC_MODEL");
     if (!s.model_name)
         s.model_name = model ? base_name(model) : "vldoc";
     if (model) {
@@ -1416,8 +1449,8 @@ int cli_serve_main(int argc, char **argv)
     s.threads_per_worker =
         threads ? (int)threads
                 : (ncpu / s.nworkers > 0 ? ncpu / s.nworkers : 1);
-    s.tmpdir = getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR")
-                                                       : "/tmp";
+    s.tmpdir =
+        getenv("TMPDIR") && getenv("TMPDIR")[0] ? getenv("TMPDIR") : "/tmp";
     s.started = time(NULL);
 
     /* the address */
@@ -1471,16 +1504,16 @@ int cli_serve_main(int argc, char **argv)
         d = MHD_start_daemon(
             flags, (uint16_t)port, NULL, NULL, on_request, &s,
             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s, MHD_OPTION_SOCK_ADDR,
-            ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
-            (unsigned)maxconn, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+            ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)maxconn,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
             MHD_OPTION_NOTIFY_COMPLETED, on_completed, &s, MHD_OPTION_END);
     }
     freeaddrinfo(ai);
     int rc = CLI_OK;
     if (!d) {
-        fprintf(stderr, "vldoc: serve: cannot listen on %s port %ld%s\n",
-                host, port,
+        fprintf(stderr, "vldoc: serve: cannot listen on %s port %ld%s\n", host,
+                port,
                 started == s.nworkers ? " (in use, or not allowed)"
                                       : ": cannot start workers");
         rc = CLI_FAILED;

@@ -8,6 +8,6 @@
 . "$VLDOC_SRCDIR/tests/cli/remote-lib.sh"
 need_remote
 prog="$VLDOC_BUILDDIR/tests/unit/test-remote"
-[ -x "$prog" ] || { echo "1..0 # SKIP $prog not built"; exit 77; }
+[ -x "$prog" ] || skip_all "$prog not built"
 start_fault_server
 "$prog" "$FAULT_URL"

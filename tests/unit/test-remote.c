@@ -93,8 +93,7 @@ static vd_image *make_image(vd_ctx *ctx, int w, int h, int noisy)
 
 /* Submit every page, poll until all are back; true when none is lost
  * and none comes back twice. */
-static int run(vd_ctx *ctx, void *st, page *pg, int n, int noisy,
-               double *secs)
+static int run(vd_ctx *ctx, void *st, page *pg, int n, int noisy, double *secs)
 {
     double t0 = vd__now();
     int back = 0, twice = 0;
@@ -145,8 +144,8 @@ static void free_pages(page *pg, int n)
 
 static double req_timeout = 1.0;
 
-static void *open_remote(vd_ctx *ctx, vd_engine **eng, int stream,
-                         int retries, int jobs, vd_token_fn tok, void *tu)
+static void *open_remote(vd_ctx *ctx, vd_engine **eng, int stream, int retries,
+                         int jobs, vd_token_fn tok, void *tu)
 {
     vd_engine_opts o;
     vd_engine_opts_init(&o);
@@ -237,8 +236,7 @@ int main(int argc, char **argv)
     tap_ok(stats_ok, "token usage, image tokens, attempts, latency recorded");
     const char *mi = strstr(stats.data, "\"max_inflight\": ");
     int inflight = mi ? atoi(mi + 16) : 0;
-    tap_ok(inflight >= 6, "%d of 8 requests were in flight at once",
-           inflight);
+    tap_ok(inflight >= 6, "%d of 8 requests were in flight at once", inflight);
     tap_ok(secs < 2.0, "8 pages of 0.3 s each took %.2f s, not 2.4", secs);
     tap_ok(strstr(stats.data, "\"Bearer sekrit-key\"") != NULL,
            "API key sent from the environment variable");
@@ -265,12 +263,11 @@ int main(int argc, char **argv)
         int drop = seen(stats.data, pg[i].w, pg[i].h, "drop");
         int att = pg[i].t ? pg[i].t->out.stats.attempts : 0;
         int att_ok = att == 2 || (drop && att == 1);
-        good &= pg[i].t && pg[i].t->status == VD_OK && right_html(&pg[i]) &&
-                att_ok;
+        good &=
+            pg[i].t && pg[i].t->status == VD_OK && right_html(&pg[i]) && att_ok;
         if (pg[i].t && !att_ok)
-            tap_diag("page %d (%dx%d): %d attempts, status %d", i + 1,
-                     pg[i].w, pg[i].h, pg[i].t->out.stats.attempts,
-                     pg[i].t->status);
+            tap_diag("page %d (%dx%d): %d attempts, status %d", i + 1, pg[i].w,
+                     pg[i].h, pg[i].t->out.stats.attempts, pg[i].t->status);
         once &= seen(stats.data, pg[i].w, pg[i].h, "ok") == 1;
         twice_each &= seen(stats.data, pg[i].w, pg[i].h, NULL) == 2;
     }
@@ -295,7 +292,8 @@ int main(int argc, char **argv)
         snprintf(key, sizeof key, "\"%dx%d\": [[", pg[i].w, pg[i].h);
         const char *p = strstr(stats.data, key);
         double t1 = 0, t2 = 0;
-        if (p && sscanf(p + strlen(key), "%lf, \"429\"], [%lf", &t1, &t2) == 2) {
+        if (p &&
+            sscanf(p + strlen(key), "%lf, \"429\"], [%lf", &t1, &t2) == 2) {
             found = 1;
             waited &= t2 - t1 >= 0.95;
         }
@@ -413,7 +411,7 @@ int main(int argc, char **argv)
     o.retry_wait = 0.01;
     vd_ctx_clear(ctx);
     tap_ok(vd_engine_open(ctx, &o, &eng) == VD_OK, "opens without a server "
-                                                    "when the model is named");
+                                                   "when the model is named");
     st = vd__engine_state(ctx, eng, "remote");
     run(ctx, st, pg, 1, 0, NULL);
     tap_ok(pg[0].t && pg[0].t->status == VD_ERR_REMOTE &&
