@@ -92,7 +92,40 @@ static bool walk(cli_inputs *in, const char *dir, const char *rel, int depth)
     return ok;
 }
 
-bool cli_inputs_add(cli_inputs *in, const char *arg)
+/* A listed path as a relative name: "/data/x/a.pdf" -> "data/x/a.pdf",
+ * "./a.pdf" -> "a.pdf"; NULL when it has ".." (it would leave -o DIR). */
+static char *listed_rel(const char *path)
+{
+    char *out = malloc(strlen(path) + 1), *o = out;
+    if (!out)
+        return NULL;
+    const char *p = path;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            free(out);
+            return NULL;
+        }
+        if (n && !(n == 1 && p[0] == '.')) {
+            if (o != out)
+                *o++ = '/';
+            memcpy(o, p, n);
+            o += n;
+        }
+        p += n;
+    }
+    *o = '\0';
+    if (o == out) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static bool add(cli_inputs *in, const char *arg, bool listed)
 {
     struct stat sb;
     if (stat(arg, &sb) != 0) {
@@ -107,7 +140,15 @@ bool cli_inputs_add(cli_inputs *in, const char *arg)
         return walk(in, dir, "", 0);
     }
     const char *base = strrchr(arg, '/');
-    return push(in, arg, base ? base + 1 : arg);
+    char *rel = listed ? listed_rel(arg) : NULL;
+    bool ok = push(in, arg, rel ? rel : base ? base + 1 : arg);
+    free(rel);
+    return ok;
+}
+
+bool cli_inputs_add(cli_inputs *in, const char *arg)
+{
+    return add(in, arg, false);
 }
 
 bool cli_inputs_from(cli_inputs *in, const char *list, int *bad)
@@ -125,7 +166,7 @@ bool cli_inputs_from(cli_inputs *in, const char *list, int *bad)
             line[--n] = '\0';
         if (n == 0)
             continue;
-        if (!cli_inputs_add(in, line))
+        if (!add(in, line, true))
             (*bad)++;
     }
     bool ok = !ferror(f);

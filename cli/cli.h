@@ -69,7 +69,8 @@ extern cli_progress *cli_progress_current;
 typedef struct cli_inputs {
     char **paths; /* files to convert, in order */
     char **rel;   /* path relative to the directory argument it came from
-                     (the file name for a file argument) */
+                     (the file name for a file argument, the listed path
+                     for an --inputs-from line) */
     int n, cap;
     /* made on first use by cli_output_path / cli_is_input */
     unsigned char *clash; /* rel's output name collides with another's */
@@ -81,9 +82,12 @@ typedef struct cli_inputs {
 /* Add ARG: a file, or a directory walked recursively (sorted, hidden
  * entries skipped). False and a message on stderr if ARG is unreadable. */
 bool cli_inputs_add(cli_inputs *in, const char *arg);
-/* Add every line of LIST ("-": stdin) as cli_inputs_add would; empty
- * lines are ignored. False with a message when LIST cannot be read; the
- * count of unreadable entries goes to *BAD. */
+/* Add every line of LIST ("-": stdin) as cli_inputs_add would, except
+ * that a listed file keeps its listed path as its relative name (without
+ * leading '/' and "./"), so files of the same name in different folders
+ * get different outputs under -o DIR and their own shards. Empty lines
+ * are ignored. False with a message when LIST cannot be read; the count
+ * of unreadable entries goes to *BAD. */
 bool cli_inputs_from(cli_inputs *in, const char *list, int *bad);
 void cli_inputs_free(cli_inputs *in);
 
