@@ -50,9 +50,20 @@ vd_status vd__pdf_open(vd_ctx *ctx, vd_input *in, const char *password)
         g_clear_error(&err);
         return st;
     }
-    GBytes *bytes = g_mapped_file_get_bytes(p->map);
-    p->doc = poppler_document_new_from_bytes(bytes, password, &err);
-    g_bytes_unref(bytes);
+    if (password) {
+        /* poppler-glib 22.12 crashes in PDFDoc's constructor when a
+         * password comes with new_from_bytes on some AES files (corpus
+         * pdfjs_utf8-password_aeoa.pdf, any password); new_from_file
+         * takes the same password safely */
+        char *uri = g_filename_to_uri(in->path, NULL, NULL);
+        if (uri)
+            p->doc = poppler_document_new_from_file(uri, password, &err);
+        g_free(uri);
+    } else {
+        GBytes *bytes = g_mapped_file_get_bytes(p->map);
+        p->doc = poppler_document_new_from_bytes(bytes, password, &err);
+        g_bytes_unref(bytes);
+    }
     if (!p->doc) {
         vd_status st;
         if (err && err->domain == POPPLER_ERROR &&
