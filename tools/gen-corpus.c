@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SANS "DejaVu Sans"
+#define SANS  "DejaVu Sans"
 #define SERIF "DejaVu Serif"
-#define A4_W 595.0
-#define A4_H 842.0
+#define A4_W  595.0
+#define A4_H  842.0
 
 static cairo_surface_t *new_pdf(const char *path, const char *title)
 {
@@ -303,8 +303,8 @@ static void report(const char *path, int pages)
         }
         for (int sct = 0; sct < 2; sct++) {
             font(cr, SANS, 1, 13);
-            snprintf(buf, sizeof buf, "%d.%d Section %d of page %d", p,
-                     sct + 1, sct + 1, p);
+            snprintf(buf, sizeof buf, "%d.%d Section %d of page %d", p, sct + 1,
+                     sct + 1, p);
             text_at(cr, 56, y, buf);
             y += 20;
             font(cr, SANS, 0, 10);
