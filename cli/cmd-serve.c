@@ -243,6 +243,7 @@ typedef struct server {
     bool stop_workers;  /* workers exit when idle */
     double avg_seconds; /* recent request time, for Retry-After */
     long served, rejected;
+    int active; /* requests not yet answered and sent */
     /* settings */
     vd_engine_opts eng;
     int threads_per_worker;
@@ -1184,6 +1185,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         r->t0 = cli_wallclock();
         snprintf(r->what, sizeof r->what, "%s %s", method, url);
         *con_cls = r;
+        pthread_mutex_lock(&s->mu);
+        s->active++;
+        pthread_mutex_unlock(&s->mu);
         const char *cl =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
@@ -1245,6 +1249,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     free(r->body.p);
     free(r);
     *con_cls = NULL;
+    pthread_mutex_lock(&s->mu);
+    s->active--;
+    pthread_mutex_unlock(&s->mu);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -1600,6 +1607,17 @@ int cli_serve_main(int argc, char **argv)
     pthread_mutex_unlock(&s.mu);
     for (int i = 0; i < started; i++)
         pthread_join(s.threads[i], NULL);
+    /* every job is answered now; let the answers reach the clients
+     * before the connections are closed */
+    for (int i = 0; d && i < 200; i++) {
+        pthread_mutex_lock(&s.mu);
+        int active = s.active;
+        pthread_mutex_unlock(&s.mu);
+        if (!active)
+            break;
+        struct timespec ts = { 0, 25 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
     if (d)
         MHD_stop_daemon(d);
     free(s.threads);
