@@ -531,9 +531,11 @@ static void page_back(batch *b, vd_page_result *r)
     }
     if (b->j->verbose) {
         cli_progress_clear(b->prog);
-        fprintf(stderr, "vldoc: %s: page %d: engine %s, %.3f s", d->path,
-                page + 1, ps->engine ? ps->engine : d->engine_name,
-                ps->seconds);
+        const vd_pagemap *m = vd_page_result_map(r);
+        fprintf(stderr,
+                "vldoc: %s: page %d: engine %s, model image %dx%d, %.3f s",
+                d->path, page + 1, ps->engine ? ps->engine : d->engine_name,
+                m->model_w, m->model_h, ps->seconds);
         if (ps->generated_tokens || ps->prompt_tokens)
             fprintf(stderr, ", %d prompt + %d generated tokens",
                     ps->prompt_tokens, ps->generated_tokens);

@@ -15,7 +15,8 @@ struct cli_progress {
     int files_total, files_done;
     int pages_file, pages_file_done;
     long pages_done;
-    long tokens;
+    long tokens;     /* in the current one-second window */
+    double tok_rate; /* tokens/s over the last full window */
     double t0, t_last_draw, t_tok0;
     char name[48];
     bool shown;
@@ -85,7 +86,9 @@ static void draw(cli_progress *p, bool force)
         bar[i] = i < fill ? '#' : '.';
     bar[width] = '\0';
     char tok[32] = "";
-    if (p->tokens > 0 && t > p->t_tok0)
+    if (p->tok_rate > 0)
+        snprintf(tok, sizeof tok, " %.1f tok/s", p->tok_rate);
+    else if (p->tokens > 0 && t > p->t_tok0 + 0.2)
         snprintf(tok, sizeof tok, " %.1f tok/s", p->tokens / (t - p->t_tok0));
     fprintf(stderr,
             "\r\033[K[%s] %d/%d files, %ld pages, %.2f pages/s, ETA %s%s  "
@@ -113,7 +116,6 @@ void cli_progress_page_done(cli_progress *p)
         return;
     p->pages_done++;
     p->pages_file_done++;
-    p->tokens = 0;
     draw(p, false);
 }
 
@@ -130,9 +132,17 @@ void cli_progress_tokens(cli_progress *p, int ntok)
 {
     if (!p)
         return;
-    if (p->tokens == 0)
-        p->t_tok0 = now();
+    /* a rate over one-second windows: right for one page generating and
+     * for many pages streaming at once (remote --stream) alike */
+    double t = now();
+    if (p->tokens == 0 && p->tok_rate == 0)
+        p->t_tok0 = t;
     p->tokens += ntok;
+    if (t - p->t_tok0 >= 1.0) {
+        p->tok_rate = p->tokens / (t - p->t_tok0);
+        p->tokens = 0;
+        p->t_tok0 = t;
+    }
     draw(p, false);
 }
 

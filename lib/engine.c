@@ -480,6 +480,11 @@ const vd_page_stats *vd_page_result_stats(const vd_page_result *r)
     return &r->t.out.stats;
 }
 
+const vd_pagemap *vd_page_result_map(const vd_page_result *r)
+{
+    return &r->t.out.map;
+}
+
 const char *vd_page_result_html(const vd_page_result *r, size_t *len)
 {
     if (len)

@@ -169,6 +169,9 @@ int vd_page_result_page(const vd_page_result *r); /* 0-based */
 vd_status vd_page_result_status(const vd_page_result *r);
 const char *vd_page_result_error(const vd_page_result *r); /* "" if OK */
 const vd_page_stats *vd_page_result_stats(const vd_page_result *r);
+/* How the page's model pixels map to the page (zero when it failed
+ * before the engine knew). */
+const vd_pagemap *vd_page_result_map(const vd_page_result *r);
 /* The QwenVL HTML (possibly partial when the page failed); borrowed. */
 const char *vd_page_result_html(const vd_page_result *r, size_t *len);
 
