@@ -3,21 +3,24 @@
 for the remote engine's tests. Runs on 127.0.0.1, on a free port written
 to PORT_FILE. Standard library only (Debian's /usr/bin/python3).
 
-Each page is known by the size of its image (read from the PNG or JPEG
-header inside the data URL), so the tests give every page its own size.
-The reply names the page: <p data-bbox="0 0 W H">page WxH</p>.
+Each page is known by its image: "WxH-HASH", the size (read from the PNG
+or JPEG header inside the data URL) and the start of the SHA-1 of its
+bytes. The reply names the page and boxes the whole image:
+<p data-bbox="0 0 W H">page WxH-HASH</p>.
 
 Modes (POST /control {"mode": M, ...}; GET /stats for what happened):
   ok        every request succeeds
   mixed     a page's first request fails in one of six ways, in turn as
             pages arrive (slow, drop, 429 with Retry-After, 500, truncated
             body, invalid JSON); its second succeeds
-  fail      every request for the pages in "fail" answers 500; others ok
+  fail      every request for the pages whose key starts with one of
+            "fail" answers 500; others ok
   bad400    every request answers 400 (not retried)
   length    replies end with finish_reason "length"
   resized   usage.prompt_tokens smaller than the image's tokens
 """
 import base64
+import hashlib
 import json
 import os
 import socket
@@ -42,7 +45,8 @@ state = {
     "max_inflight": 0,
     "inflight": 0,
     "errors": [],  # malformed requests
-    "firsts": 0,  # pages seen so far (mixed: picks each page's fault)
+    "firsts": 0,
+    "aborted": 0,  # uploads the client broke off  # pages seen so far (mixed: picks each page's fault)
 }
 
 
@@ -85,6 +89,13 @@ def check_request(req):
     return size, head.split(";")[0][5:], parts[0]["text"], data
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # clients that time out and hang up are part of the test
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -108,7 +119,8 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/stats":
             with lock:
                 out = {k: state[k] for k in ("requests", "auth", "bodies",
-                                             "max_inflight", "errors")}
+                                             "max_inflight", "errors",
+                                             "aborted")}
             self.send_json(200, out)
         else:
             self.send_json(404, {"error": {"message": "no such path"}})
@@ -129,12 +141,18 @@ class Handler(BaseHTTPRequestHandler):
                     state["bodies"] = 0
                     state["max_inflight"] = 0
                     state["firsts"] = 0
+                    state["aborted"] = 0
             self.send_json(200, {"ok": True})
             return
         if self.path != "/v1/chat/completions":
             self.send_json(404, {"error": {"message": "no such path"}})
             return
         raw = self.read_body()
+        if len(raw) < int(self.headers.get("Content-Length", "0")):
+            with lock:  # the client gave up mid-upload (its timeout)
+                state["aborted"] += 1
+            self.close_connection = True
+            return
         try:
             req = json.loads(raw)
             (w, h), mime, prompt, data = check_request(req)
@@ -143,7 +161,7 @@ class Handler(BaseHTTPRequestHandler):
                 state["errors"].append(repr(e))
             self.send_json(400, {"error": {"message": "bad request: %r" % e}})
             return
-        key = "%dx%d" % (w, h)
+        key = "%dx%d-%s" % (w, h, hashlib.sha1(data).hexdigest()[:10])
         with lock:
             if key not in state["requests"]:
                 state["firsts"] += 1
@@ -160,7 +178,7 @@ class Handler(BaseHTTPRequestHandler):
         outcome = "ok"
         if mode == "mixed" and n == 0:
             outcome = FAULTS[(first - 1) % len(FAULTS)]
-        elif mode == "fail" and key in state["fail"]:
+        elif mode == "fail" and any(key.startswith(f) for f in state["fail"]):
             outcome = "500"
         elif mode == "bad400":
             outcome = "400"
@@ -257,8 +275,7 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     port_file = sys.argv[1]
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    srv.daemon_threads = True
+    srv = Server(("127.0.0.1", 0), Handler)
     tmp = port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write("%d\n" % srv.server_address[1])

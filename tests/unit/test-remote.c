@@ -47,17 +47,18 @@ static void control(const char *json)
     call("/control", json, NULL);
 }
 
-/* How many requests the server saw for page key "WxH" (stats JSON as
- * Python writes it: "WxH": [[time, "outcome"], ...]) that ended with
- * OUTCOME, or all of them when OUTCOME is NULL. */
+/* How many requests the server saw for the page of size WxH (stats JSON
+ * as Python writes it: "WxH-HASH": [[time, "outcome"], ...]; every page
+ * here has its own size) that ended with OUTCOME, or all of them when
+ * OUTCOME is NULL. */
 static int seen(const char *stats, int w, int h, const char *outcome)
 {
     char key[64], want[32];
-    snprintf(key, sizeof key, "\"%dx%d\": [", w, h);
+    snprintf(key, sizeof key, "\"%dx%d-", w, h);
     const char *p = stats ? strstr(stats, key) : NULL;
-    if (!p)
+    if (!p || !(p = strstr(p, "\": [")))
         return 0;
-    p += strlen(key);
+    p += 4;
     const char *end = strstr(p, "]]");
     if (!end)
         return 0;
@@ -172,7 +173,7 @@ static void *open_remote(vd_ctx *ctx, vd_engine **eng, int stream, int retries,
 static int right_html(const page *p)
 {
     char want[64];
-    snprintf(want, sizeof want, ">page %dx%d</p>", p->w, p->h);
+    snprintf(want, sizeof want, ">page %dx%d-", p->w, p->h);
     return p->t && p->t->out.html.data && strstr(p->t->out.html.data, want);
 }
 
@@ -289,11 +290,12 @@ int main(int argc, char **argv)
         if (!seen(stats.data, pg[i].w, pg[i].h, "429"))
             continue;
         char key[64];
-        snprintf(key, sizeof key, "\"%dx%d\": [[", pg[i].w, pg[i].h);
+        snprintf(key, sizeof key, "\"%dx%d-", pg[i].w, pg[i].h);
         const char *p = strstr(stats.data, key);
+        if (p)
+            p = strstr(p, "[[");
         double t1 = 0, t2 = 0;
-        if (p &&
-            sscanf(p + strlen(key), "%lf, \"429\"], [%lf", &t1, &t2) == 2) {
+        if (p && sscanf(p + 2, "%lf, \"429\"], [%lf", &t1, &t2) == 2) {
             found = 1;
             waited &= t2 - t1 >= 0.95;
         }
@@ -304,7 +306,7 @@ int main(int argc, char **argv)
     /* 3. a page that always fails: reported, the rest go on */
     char ctl[160];
     snprintf(ctl, sizeof ctl,
-             "{\"reset\": true, \"mode\": \"fail\", \"fail\": [\"%dx%d\"]}",
+             "{\"reset\": true, \"mode\": \"fail\", \"fail\": [\"%dx%d-\"]}",
              pg[2].w, pg[2].h);
     control(ctl);
     tap_ok(run(ctx, st, pg, 4, 0, NULL), "4 pages, one failing: all back");
