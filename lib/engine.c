@@ -216,10 +216,10 @@ static vd_status run(vd_ctx *ctx, vd_engine *e, vd_input *in, int page,
     return st;
 }
 
-static vd_status page_html(vd_ctx *ctx, vd_engine *e, vd_input *in,
-                           int page, const vd_engine_opts *call,
-                           bool keep_partial, char **html, size_t *len,
-                           vd_pagemap *map, vd_page_stats *st_out)
+static vd_status page_html(vd_ctx *ctx, vd_engine *e, vd_input *in, int page,
+                           const vd_engine_opts *call, bool keep_partial,
+                           char **html, size_t *len, vd_pagemap *map,
+                           vd_page_stats *st_out)
 {
     vd__page_out po;
     memset(&po, 0, sizeof po);
@@ -253,9 +253,9 @@ vd_status vd_engine_page_html_opts(vd_ctx *ctx, vd_engine *e, vd_input *in,
     return page_html(ctx, e, in, page, call, true, html, len, map, st_out);
 }
 
-vd_status vd_engine_page_html(vd_ctx *ctx, vd_engine *e, vd_input *in,
-                              int page, char **html, size_t *len,
-                              vd_pagemap *map, vd_page_stats *st_out)
+vd_status vd_engine_page_html(vd_ctx *ctx, vd_engine *e, vd_input *in, int page,
+                              char **html, size_t *len, vd_pagemap *map,
+                              vd_page_stats *st_out)
 {
     return page_html(ctx, e, in, page, NULL, false, html, len, map, st_out);
 }
