@@ -232,6 +232,7 @@ typedef struct doc_job {
     vd_input *in;
     char *opath; /* output file; NULL: stdout */
     const char *engine_name;
+    int jobs;         /* pages of this input to keep in flight */
     int *pages;       /* 0-based pages selected */
     int npages, next; /* selected; next to submit */
     int ndone, nfailed;
@@ -497,6 +498,7 @@ static doc_job *open_next(batch *b)
         for (int p = 1; p <= n; p++)
             if (cli_ranges_has(&j->pages, p))
                 d->pages[d->npages++] = p - 1;
+        d->jobs = vd_engine_jobs(ctx, b->eng, d->in);
         cli_progress_file(b->prog, path, d->npages);
         if (d->npages == 0) {
             finish_doc(b, d);
@@ -636,7 +638,7 @@ static int run(job *j, cli_inputs *ins, int threads)
         while (!interrupted) {
             if (!cur && !(cur = open_next(&b)))
                 break;
-            if (vd_engine_pending(b.eng) >= vd_engine_jobs(ctx, b.eng, cur->in))
+            if (vd_engine_pending(b.eng) >= cur->jobs)
                 break;
             int page = cur->pages[cur->next++];
             vd_ctx_clear(ctx);
