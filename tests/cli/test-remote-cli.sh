@@ -60,7 +60,7 @@ fault_ctl '{"reset": true, "mode": "mixed", "slow": 5.0, "retry_after": 1}'
 [ $rc -eq 0 ]; ok $? "--jobs 8 under faults: all converted (rc $rc)"
 [ $rc -eq 0 ] || diag "$(head -5 "$T_TMP/err2")"
 same=0
-for f in "$T_TMP"/one/*.json; do cmp -s "$f" "$T_TMP/many/$(basename "$f")" || same=1; done
+for f in "$T_TMP"/one/*.json; do same_doc "$f" "$T_TMP/many/$(basename "$f")" || same=1; done
 [ $same -eq 0 ]; ok $? "every document equals the one-at-a-time output (order kept)"
 $P - "$FAULT_URL" "$npages" <<'EOF'
 import json, sys, urllib.request as u
@@ -143,7 +143,7 @@ grep -q "prompt + 17 generated tokens" "$T_TMP/key.out"; ok $? "-v shows token u
 fault_ctl '{"reset": true, "mode": "mixed", "slow": 5.0, "retry_after": 1}'
 "$VLDOC" $R -q --stream --jobs 8 --request-timeout 3 -f json -o "$T_TMP/sse/" "$T_TMP/in" 2>/dev/null; rc=$?
 same=0
-for f in "$T_TMP"/one/*.json; do cmp -s "$f" "$T_TMP/sse/$(basename "$f")" || same=1; done
+for f in "$T_TMP"/one/*.json; do same_doc "$f" "$T_TMP/sse/$(basename "$f")" || same=1; done
 [ $rc -eq 0 ] && [ $same -eq 0 ]; ok $? "--stream under faults: the same documents (rc $rc)"
 
 # 8. SIGINT with pages in flight: out promptly, nothing half-written

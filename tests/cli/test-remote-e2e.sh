@@ -46,7 +46,7 @@ for f in "$@"; do
   "$VLDOC" -v $REMOTE --max-new-tokens $TOK --pages 1 -f json \
     "$f" >"$T_TMP/$b.remote.json" 2>"$T_TMP/$b.remote.err"; rr=$?
   [ $rl -eq $rr ] && [ -s "$T_TMP/$b.local.json" ] &&
-    cmp -s "$T_TMP/$b.local.json" "$T_TMP/$b.remote.json"
+    same_doc "$T_TMP/$b.local.json" "$T_TMP/$b.remote.json"
   ok $? "$b: remote through vldoc serve equals --engine qwen (rc $rl/$rr)"
   tl=$(grep -o '[0-9]* prompt + [0-9]* generated tokens' "$T_TMP/$b.local.err")
   tr=$(grep -o '[0-9]* prompt + [0-9]* generated tokens' "$T_TMP/$b.remote.err")
