@@ -35,6 +35,7 @@ typedef struct remote {
     char *model;             /* model name on the server (owned) */
     char *prompt;            /* user text (owned) */
     char *system_prompt;     /* NULL: the server's chat template default */
+    char *key_env;           /* the key's variable name, for hints */
     struct curl_slist *hdrs; /* holds the secret Authorization header */
     vd_engine_opts o;        /* numbers and callbacks; strings above */
     vd_render_opts render;
@@ -705,8 +706,10 @@ static void completed(remote *r, req *q, CURLcode cc)
     if (q->code != 200) {
         char text[512];
         error_text(&q->resp, text, sizeof text);
-        snprintf(why, sizeof why, "HTTP %ld%s%s", q->code, text[0] ? ": " : "",
-                 text);
+        bool auth = q->code == 401 || q->code == 403;
+        snprintf(why, sizeof why, "HTTP %ld%s%s%s%s%s", q->code,
+                 text[0] ? ": " : "", text, auth ? " (is the API key in $" : "",
+                 auth ? r->key_env : "", auth ? " right?)" : "");
         if (q->code == 429 || q->code == 408 || q->code >= 500)
             retry_or_fail(r, q, VD_ERR_REMOTE, why);
         else {
@@ -1075,10 +1078,13 @@ static vd_status discover_model(vd_ctx *ctx, remote *r)
     } else if (code != 200) {
         char text[512];
         error_text(&body, text, sizeof text);
-        st = vd__fail(ctx, VD_ERR_REMOTE,
-                      "%s: HTTP %ld%s%s (name the model with "
-                      "--remote-model)",
-                      url, code, text[0] ? ": " : "", text);
+        bool auth = code == 401 || code == 403;
+        st = vd__fail(ctx, VD_ERR_REMOTE, "%s: HTTP %ld%s%s (%s%s%s)", url,
+                      code, text[0] ? ": " : "", text,
+                      auth ? "is the API key in $"
+                           : "name the model with --remote-model, or check "
+                             "--endpoint",
+                      auth ? r->key_env : "", auth ? " right?" : "");
     } else {
         json_object *o = parse_json(body.data ? body.data : "", body.len);
         json_object *d = get(o, "data");
@@ -1135,6 +1141,7 @@ static void remote_close(void *state)
     vd__free(r->model);
     vd__free(r->prompt);
     vd__free(r->system_prompt);
+    vd__free(r->key_env);
     vd__free(r);
 }
 
@@ -1175,6 +1182,8 @@ static vd_status remote_open(vd_ctx *ctx, const vd_engine_opts *o, void **state)
     r->model = dup_opt(ctx, o->remote_model, &fail);
     r->prompt = dup_opt(ctx, o->prompt ? o->prompt : DEFAULT_PROMPT, &fail);
     r->system_prompt = dup_opt(ctx, o->system_prompt, &fail);
+    r->key_env =
+        dup_opt(ctx, o->api_key_env ? o->api_key_env : "VLDOC_API_KEY", &fail);
     if (fail) {
         remote_close(r);
         return VD_ERR_NOMEM;
@@ -1202,7 +1211,7 @@ static vd_status remote_open(vd_ctx *ctx, const vd_engine_opts *o, void **state)
     /* no "Expect: 100-continue" round trip before each large body */
     if (h && (h = curl_slist_append(r->hdrs, "Expect:")))
         r->hdrs = h;
-    const char *env = o->api_key_env ? o->api_key_env : "VLDOC_API_KEY";
+    const char *env = r->key_env;
     const char *key = getenv(env);
     if (h && key && key[0]) {
         if (strpbrk(key, "\r\n")) {

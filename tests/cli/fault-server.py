@@ -18,6 +18,7 @@ Modes (POST /control {"mode": M, ...}; GET /stats for what happened):
   bad400    every request answers 400 (not retried)
   length    replies end with finish_reason "length"
   resized   usage.prompt_tokens smaller than the image's tokens
+  auth      401 unless the Authorization header is "Bearer good-key"
 """
 import base64
 import hashlib
@@ -182,6 +183,9 @@ class Handler(BaseHTTPRequestHandler):
             outcome = "500"
         elif mode == "bad400":
             outcome = "400"
+        elif mode == "auth" and self.headers.get("Authorization") != \
+                "Bearer good-key":
+            outcome = "401"
         with lock:
             attempts.append([time.time(), outcome])
         try:
@@ -214,6 +218,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         if outcome == "500":
             self.send_json(500, {"error": {"message": "GPU fell over"}})
+            return
+        if outcome == "401":
+            self.send_json(401, {"error": {"message": "invalid api key"}})
             return
         if outcome == "400":
             self.send_json(400, {"error": {"message": "max_tokens too large"}})

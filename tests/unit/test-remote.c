@@ -340,6 +340,20 @@ int main(int argc, char **argv)
            "HTTP 400 is not retried: %s", pg[0].t ? pg[0].t->msg : "");
     free_pages(pg, 1);
 
+    /* 4b. a wrong key: 401, not retried, the hint names the variable */
+    control("{\"reset\": true, \"mode\": \"auth\"}");
+    run(ctx, st, pg, 1, 0, NULL);
+    vd__buf_reset(&stats);
+    call("/stats", NULL, &stats);
+    tap_ok(pg[0].t && pg[0].t->status == VD_ERR_REMOTE &&
+               strstr(pg[0].t->msg, "HTTP 401: invalid api key (is the API "
+                                    "key in $VLDOC_TEST_KEY right?)") &&
+               seen(stats.data, pg[0].w, pg[0].h, NULL) == 1 &&
+               !strstr(pg[0].t->msg, "sekrit"),
+           "HTTP 401 is final and hints at the key's variable: %s",
+           pg[0].t ? pg[0].t->msg : "");
+    free_pages(pg, 1);
+
     /* 5. finish_reason length: the text is kept, the page is marked */
     control("{\"reset\": true, \"mode\": \"length\"}");
     run(ctx, st, pg, 1, 0, NULL);
