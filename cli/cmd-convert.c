@@ -236,13 +236,16 @@ typedef struct doc_job {
     int *pages;       /* 0-based pages selected */
     int npages, next; /* selected; next to submit */
     int ndone, nfailed;
-    vd_page_result **res; /* by position in PAGES */
+    int appended;         /* pages already in DOC, in page order */
+    bool append_failed;   /* out of memory while building DOC */
+    vd_page_result **res; /* by position in PAGES, until appended */
     char *first_error;
     double started;
     double engine_seconds;
     long prompt_tokens, generated_tokens;
     int attempts;
-    vd_doc *doc; /* stdout: kept until its turn to be written */
+    vd_doc *doc; /* built as pages come back in order; for stdout kept
+                    until its turn to be written */
     bool write_failed;
     struct doc_job *next_done; /* stdout: waiting list */
 } doc_job;
@@ -370,28 +373,19 @@ static void flush_stdout(batch *b)
     }
 }
 
-/* All pages of D are back: assemble them in page order and write. */
+/* All pages of D are back, and in its document: write it. */
 static void finish_doc(batch *b, doc_job *d)
 {
-    vd_status st = vd_doc_new(b->ctx, d->path, &d->doc);
-    for (int k = 0; st == VD_OK && k < d->npages; k++) {
-        vd_ctx_clear(b->ctx);
-        vd_page_result_append(b->ctx, d->res[k], d->doc);
-        if (vd_ctx_status(b->ctx) == VD_ERR_NOMEM)
-            st = VD_ERR_NOMEM;
-        vd_page_result_free(d->res[k]);
-        d->res[k] = NULL;
-    }
     vd_input_free(d->in);
     d->in = NULL;
     cli_progress_file_done(b->prog);
-    if (st) {
-        cli_error(st, vd_ctx_errmsg(b->ctx));
+    if (d->append_failed) {
+        cli_error(VD_ERR_NOMEM, "out of memory");
         d->write_failed = true;
     } else if (d->opath) {
         vd_out *out = NULL;
         vd_ctx_clear(b->ctx);
-        st = vd_out_open_file(b->ctx, d->opath, &out);
+        vd_status st = vd_out_open_file(b->ctx, d->opath, &out);
         if (st) {
             cli_error(st, vd_ctx_errmsg(b->ctx));
             d->write_failed = true;
@@ -489,7 +483,7 @@ static doc_job *open_next(batch *b)
         }
         d->pages = malloc(sizeof *d->pages * (size_t)(n > 0 ? n : 1));
         d->res = calloc((size_t)(n > 0 ? n : 1), sizeof *d->res);
-        if (!d->pages || !d->res) {
+        if (!d->pages || !d->res || vd_doc_new(ctx, path, &d->doc)) {
             fprintf(stderr, "vldoc: out of memory\n");
             input_failed(b, i, d, "out of memory");
             doc_free(d);
@@ -513,9 +507,18 @@ static void page_back(batch *b, vd_page_result *r)
 {
     doc_job *d = vd_page_result_user(r);
     int page = vd_page_result_page(r);
-    int k = 0;
-    while (k < d->npages && (d->pages[k] != page || d->res[k]))
-        k++;
+    /* PAGES is ascending: find the slot without a scan, since a
+     * document may have many thousands of pages */
+    int lo = 0, hi = d->npages - 1, k = 0;
+    while (lo <= hi) {
+        k = lo + (hi - lo) / 2;
+        if (d->pages[k] == page)
+            break;
+        if (d->pages[k] < page)
+            lo = k + 1;
+        else
+            hi = k - 1;
+    }
     d->res[k] = r;
     d->ndone++;
     const vd_page_stats *ps = vd_page_result_stats(r);
@@ -546,6 +549,16 @@ static void page_back(batch *b, vd_page_result *r)
         fputc('\n', stderr);
     }
     cli_progress_page_done(b->prog);
+    /* into the document as soon as every page before it is there, so
+     * only the pages that came back early wait in memory */
+    while (d->appended < d->npages && d->res[d->appended]) {
+        vd_ctx_clear(b->ctx);
+        vd_page_result_append(b->ctx, d->res[d->appended], d->doc);
+        if (vd_ctx_status(b->ctx) == VD_ERR_NOMEM)
+            d->append_failed = true;
+        vd_page_result_free(d->res[d->appended]);
+        d->res[d->appended++] = NULL;
+    }
     if (d->ndone == d->npages)
         finish_doc(b, d);
 }
