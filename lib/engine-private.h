@@ -73,10 +73,11 @@ typedef struct vd__engine_vt {
 extern const vd__engine_vt vd__engine_text;
 #ifdef HAVE_CURL
 extern const vd__engine_vt vd__engine_remote;
-/* Remote: send IMG (already at its model size) for task T as the engine
- * would a rendered page; MAP NULL maps to the image's own pixels. For
- * tests that have no renderer to hand. */
-vd_status vd__remote_submit_image(vd_ctx *ctx, void *state, const vd_image *img,
+/* Remote: send IMG (already at its model size; the engine takes it
+ * over, even on failure) for task T as the engine would a rendered page;
+ * MAP NULL maps to the image's own pixels. For tests that have no
+ * renderer to hand. */
+vd_status vd__remote_submit_image(vd_ctx *ctx, void *state, vd_image *img,
                                   const vd_pagemap *map, vd__task *t);
 #endif
 

@@ -1,10 +1,12 @@
 /* Engine "remote": pages to an OpenAI-compatible chat-completions server
  * (vLLM, SGLang, llama-server, hosted APIs) over libcurl. Each page is
- * rendered, resized to a size Qwen2.5-VL's smart resize leaves unchanged,
- * and sent as a PNG or JPEG data URL with the document-parsing prompt; the
- * reply is the page's QwenVL HTML. Many requests are in flight on one curl
- * multi handle that poll drives; failures are retried with backoff. The
- * API key comes from the environment and is never logged. */
+ * rendered (on the caller's thread: Poppler documents stay on theirs),
+ * resized to a size Qwen2.5-VL's smart resize leaves unchanged, encoded as
+ * a PNG or JPEG data URL with the document-parsing prompt by encoder
+ * threads, and sent; the reply is the page's QwenVL HTML. Many requests
+ * are in flight on one curl multi handle that poll drives; failures are
+ * retried with backoff. The API key comes from the environment and is
+ * never logged. */
 #include "config.h"
 
 #include <errno.h>
@@ -45,6 +47,16 @@ typedef struct remote {
     vd__task *done; /* finished, not yet handed out by poll */
     uint64_t rng;   /* jitter */
     size_t resp_max;
+    /* encoding off the caller's thread: PNG compression costs more than
+     * rendering, so it must not hold up the next page's render */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    req *enc_head, *enc_tail; /* rendered, waiting for an encoder */
+    req *ready;               /* encoded (or failed): to start */
+    int encoding;             /* queued + being encoded + ready */
+    pthread_t *enc;
+    int nenc;
+    bool enc_stop;
 } remote;
 
 struct req {
@@ -68,6 +80,10 @@ struct req {
     int prompt_tokens, completion_tokens;
     char finish[32]; /* finish_reason */
     char errbuf[CURL_ERROR_SIZE];
+    vd_image *img;              /* until encoded (owned) */
+    const vd_engine_opts *call; /* per-call settings, or NULL */
+    vd_status enc_status;       /* encoding failed: why */
+    char enc_msg[512];
     req *next;
 };
 
@@ -534,6 +550,7 @@ static void req_free(req *q)
 {
     if (!q)
         return;
+    vd_image_free(q->img);
     if (q->easy)
         curl_easy_cleanup(q->easy);
     vd__free(q->body);
@@ -777,12 +794,55 @@ static void completed(remote *r, req *q, CURLcode cc)
 
 /* Run the transfers for at most TIMEOUT seconds; returns once something
  * is in r->done or the time is up. */
+/* Take the encoded requests: start them, or fail those whose encoding
+ * failed (all of them when CANCEL). Returns how many are still being
+ * encoded. */
+static int take_ready(remote *r, bool cancel)
+{
+    pthread_mutex_lock(&r->mu);
+    req *list = r->ready;
+    r->ready = NULL;
+    if (cancel) {
+        /* the queued ones need no encoding any more */
+        for (req *q = r->enc_head, *n; q; q = n) {
+            n = q->next;
+            q->next = list;
+            list = q;
+        }
+        r->enc_head = r->enc_tail = NULL;
+    }
+    for (req *q = list; q; q = q->next)
+        r->encoding--;
+    int left = r->encoding;
+    pthread_mutex_unlock(&r->mu);
+    while (list) {
+        req *q = list;
+        list = q->next;
+        q->next = NULL;
+        if (cancel) {
+            fail_task(q, VD_ERR_CANCELLED, "cancelled");
+            finish(r, q);
+        } else if (q->enc_status) {
+            fail_task(q, q->enc_status, "%s", q->enc_msg);
+            finish(r, q);
+        } else if (start(r, q) != VD_OK) {
+            fail_task(q, VD_ERR_NOMEM, "cannot start a request");
+            finish(r, q);
+        }
+    }
+    return left;
+}
+
 static void step(vd_ctx *ctx, remote *r, double timeout)
 {
     double deadline = vd__now() + (timeout > 0 ? timeout : 0);
     const vd__task *head = r->done; /* finish() prepends */
     for (;;) {
         if (vd__cancelled(ctx)) {
+            /* pages an encoder holds right now come back on a later
+             * poll; wait a little for them instead of spinning */
+            if (take_ready(r, true) > 0 && r->done == head)
+                curl_multi_poll(r->multi, NULL, 0, 10, NULL);
             while (r->active) {
                 req *q = r->active;
                 r->active = q->next;
@@ -798,6 +858,7 @@ static void step(vd_ctx *ctx, remote *r, double timeout)
             }
             return;
         }
+        int encoding = take_ready(r, false);
         double now = vd__now();
         double next_wake = deadline;
         for (req **p = &r->waiting; *p;) {
@@ -829,7 +890,7 @@ static void step(vd_ctx *ctx, remote *r, double timeout)
             list_remove(&r->active, q);
             completed(r, q, cc);
         }
-        if (r->done != head || (!r->active && !r->waiting))
+        if (r->done != head || (!r->active && !r->waiting && !encoding))
             return;
         now = vd__now();
         if (now >= deadline)
@@ -901,47 +962,102 @@ static vd_status page_image(vd_ctx *ctx, remote *r, vd_input *in, int page,
     return VD_OK;
 }
 
-/* Queue IMG (already at its model size) for task T. */
-static vd_status submit_image(vd_ctx *ctx, remote *r, const vd_image *img,
+/* The request body for Q, on an encoder thread or the caller's. */
+static void encode(vd_ctx *ctx, remote *r, req *q)
+{
+    vd__buf body;
+    vd__buf_init(&body, 0);
+    if (ctx)
+        vd_ctx_clear(ctx);
+    vd_status st = build_body(ctx, r, q->img, q->call, &body);
+    vd_image_free(q->img);
+    q->img = NULL;
+    if (st) {
+        vd__buf_free(&body);
+        q->enc_status = st;
+        snprintf(q->enc_msg, sizeof q->enc_msg, "%s",
+                 ctx && vd_ctx_errmsg(ctx)[0] ? vd_ctx_errmsg(ctx)
+                                              : vd_status_str(st));
+        return;
+    }
+    q->body = vd__buf_steal(&body, &q->body_len);
+}
+
+static void *encoder(void *arg)
+{
+    remote *r = arg;
+    vd_opts o;
+    vd_opts_init(&o);
+    o.threads = 1;
+    vd_ctx *ctx = vd_ctx_new(&o); /* NULL: messages are lost, not work */
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (!r->enc_head && !r->enc_stop)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (r->enc_stop)
+            break;
+        req *q = r->enc_head;
+        r->enc_head = q->next;
+        if (!r->enc_head)
+            r->enc_tail = NULL;
+        q->next = NULL;
+        pthread_mutex_unlock(&r->mu);
+        encode(ctx, r, q);
+        pthread_mutex_lock(&r->mu);
+        q->next = r->ready;
+        r->ready = q;
+        curl_multi_wakeup(r->multi);
+    }
+    pthread_mutex_unlock(&r->mu);
+    vd_ctx_free(ctx);
+    return NULL;
+}
+
+/* Send IMG (already at its model size; owned from here) for task T. */
+static vd_status submit_image(vd_ctx *ctx, remote *r, vd_image *img,
                               const vd_engine_opts *call, vd__task *t)
 {
     req *q = vd__calloc(ctx, 1, sizeof *q);
-    if (!q)
+    if (!q) {
+        vd_image_free(img);
         return VD_ERR_NOMEM;
+    }
     q->r = r;
     q->t = t;
     q->t0 = vd__now();
+    q->img = img;
+    q->call = call;
     q->model_w = vd_image_width(img);
     q->model_h = vd_image_height(img);
     vd__buf_init(&q->resp, r->resp_max);
     vd__buf_init(&q->line, r->resp_max);
     vd__buf_init(&q->content, ctx->opts.limits.max_html_bytes);
-    vd__buf body;
-    vd__buf_init(&body, 0);
-    vd_status st = build_body(ctx, r, img, call, &body);
-    if (st) {
-        vd__buf_free(&body);
-        req_free(q);
-        return vd__refail(ctx, st, "%s: page %d: %s", t->path, t->page + 1,
-                          vd_ctx_errmsg(ctx));
-    }
-    q->body = vd__buf_steal(&body, &q->body_len);
     t->priv = q;
-    if (start(r, q) != VD_OK) {
-        req_free(q);
-        t->priv = NULL;
-        return vd__fail(ctx, VD_ERR_NOMEM,
-                        "%s: page %d: cannot start a "
-                        "request",
-                        t->path, t->page + 1);
+    pthread_mutex_lock(&r->mu);
+    r->encoding++;
+    if (r->nenc > 0) {
+        if (r->enc_tail)
+            r->enc_tail->next = q;
+        else
+            r->enc_head = q;
+        r->enc_tail = q;
+        pthread_cond_signal(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+    } else {
+        pthread_mutex_unlock(&r->mu);
+        encode(ctx, r, q);
+        pthread_mutex_lock(&r->mu);
+        q->next = r->ready;
+        r->ready = q;
+        pthread_mutex_unlock(&r->mu);
     }
-    /* get the connection going while the caller renders the next page */
-    int running;
-    curl_multi_perform(r->multi, &running);
+    /* one pass without waiting: start what the encoders have finished and
+     * move the transfers along while the caller renders the next page */
+    step(ctx, r, 0);
     return VD_OK;
 }
 
-vd_status vd__remote_submit_image(vd_ctx *ctx, void *state, const vd_image *img,
+vd_status vd__remote_submit_image(vd_ctx *ctx, void *state, vd_image *img,
                                   const vd_pagemap *map, vd__task *t)
 {
     if (map)
@@ -964,7 +1080,6 @@ static vd_status remote_submit(vd_ctx *ctx, void *state, vd_input *in, int page,
     vd_status st = page_image(ctx, r, in, page, t->out.call, &img, &t->out.map);
     if (st == VD_OK)
         st = submit_image(ctx, r, img, t->out.call, t);
-    vd_image_free(img);
     return st;
 }
 
@@ -1116,6 +1231,22 @@ static void remote_close(void *state)
     remote *r = state;
     if (!r)
         return;
+    if (r->enc) {
+        pthread_mutex_lock(&r->mu);
+        r->enc_stop = true;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        for (int i = 0; i < r->nenc; i++)
+            pthread_join(r->enc[i], NULL);
+        vd__free(r->enc);
+    }
+    req *lists[2] = { r->enc_head, r->ready };
+    for (int k = 0; k < 2; k++)
+        for (req *q = lists[k], *n; q; q = n) {
+            n = q->next;
+            vd__task_free(q->t);
+            req_free(q);
+        }
     for (req *q = r->active, *n; q; q = n) {
         n = q->next;
         curl_multi_remove_handle(r->multi, q->easy);
@@ -1136,6 +1267,8 @@ static void remote_close(void *state)
         curl_multi_cleanup(r->multi);
     if (r->hdrs)
         curl_slist_free_all(r->hdrs);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
     vd__free(r->endpoint);
     vd__free(r->url);
     vd__free(r->model);
@@ -1166,6 +1299,8 @@ static vd_status remote_open(vd_ctx *ctx, const vd_engine_opts *o, void **state)
     remote *r = vd__calloc(ctx, 1, sizeof *r);
     if (!r)
         return VD_ERR_NOMEM;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
     r->o = *o;
     r->o.endpoint = r->o.remote_model = r->o.prompt = NULL;
     r->o.system_prompt = r->o.api_key_env = r->o.model_dir = NULL;
@@ -1238,6 +1373,26 @@ static vd_status remote_open(vd_ctx *ctx, const vd_engine_opts *o, void **state)
     if (!h) {
         remote_close(r);
         return vd__fail(ctx, VD_ERR_NOMEM, "out of memory");
+    }
+    /* encoders: enough to keep up with one renderer, leaving a core for
+     * it; none when pages go one at a time */
+    int ncpu = ctx->opts.threads > 0 ? ctx->opts.threads : 1;
+    int nenc = ncpu - 1 < 8 ? ncpu - 1 : 8;
+    if (nenc > o->jobs)
+        nenc = o->jobs;
+    if (nenc < 1)
+        nenc = 1;
+    if (o->jobs > 1) {
+        r->enc = vd__calloc(ctx, (size_t)nenc, sizeof *r->enc);
+        if (!r->enc) {
+            remote_close(r);
+            return VD_ERR_NOMEM;
+        }
+        for (int i = 0; i < nenc; i++) {
+            if (pthread_create(&r->enc[i], NULL, encoder, r) != 0)
+                break;
+            r->nenc++;
+        }
     }
     if (!r->model) {
         vd_status st = discover_model(ctx, r);

@@ -107,7 +107,6 @@ static int run(vd_ctx *ctx, void *st, page *pg, int n, int noisy, double *secs)
         vd__buf_init(&t->out.html, 1 << 20);
         vd_image *img = make_image(ctx, pg[i].w, pg[i].h, noisy);
         vd_status s = vd__remote_submit_image(ctx, st, img, NULL, t);
-        vd_image_free(img);
         if (s) {
             tap_diag("submit failed: %s", vd_ctx_errmsg(ctx));
             vd__task_free(t);
