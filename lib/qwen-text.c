@@ -225,9 +225,11 @@ void vd__qwen_state_free(vd__qwen_state *s)
 {
     if (!s)
         return;
-    for (int l = 0; s->k && l < s->m->cfg.text.n_layer; l++) {
-        vd__aligned_free(s->k[l]);
-        vd__aligned_free(s->v[l]);
+    for (int l = 0; l < s->m->cfg.text.n_layer; l++) {
+        if (s->k)
+            vd__aligned_free(s->k[l]);
+        if (s->v)
+            vd__aligned_free(s->v[l]);
     }
     vd__free(s->k);
     vd__free(s->v);
