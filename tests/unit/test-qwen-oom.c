@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#include "../tap.h"
+#include "../refs/refs.h"
 #include "qwen.h"
 
 typedef vd_status (*step_fn)(vd_ctx *ctx, void *arg);
@@ -80,6 +80,18 @@ static vd_status generate(vd_ctx *ctx, void *arg)
     return s;
 }
 
+static vd_status api_generate(vd_ctx *ctx, void *arg)
+{
+    vd_generate_opts o;
+    vd_generate_opts_init(&o);
+    o.prompt = "What is the capital of France?";
+    o.max_new_tokens = 3;
+    vd_generation *g = NULL;
+    vd_status s = vd_model_generate(ctx, arg, &o, &g);
+    vd_generation_free(g);
+    return s;
+}
+
 int main(void)
 {
     const char *shared = tap_shared();
@@ -102,6 +114,16 @@ int main(void)
     sweep("encode and decode", encode, t);
     sweep("generate 3 tokens", generate, m);
     vd__qwen_free(m);
+    /* the public path: template, tokenizer, session, generation */
+    const char *md = refs_model_dir(shared, "tiny", "test-qwen-oom.tmp");
+    vd_model *vm = NULL;
+    if (vd_model_load(ctx, md, &vm) == VD_OK)
+        sweep("vd_model_generate", api_generate, vm);
+    else
+        tap_ok(0, "vd_model_load: %s", vd_ctx_errmsg(ctx));
+    vd_model_free(vm);
+    if (system("rm -rf test-qwen-oom.tmp"))
+        tap_diag("scratch folder left behind");
     vd_ctx_free(ctx);
     tap_ok(vd__alloc_live() == 0, "no leaks (%ld live)", vd__alloc_live());
     return tap_done();
