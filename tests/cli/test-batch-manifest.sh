@@ -95,6 +95,23 @@ else
   skip "pdfunite not found (poppler-utils)"
 fi
 
+# awkward names: quotes, backslashes, spaces, non-ASCII, a line break
+mkdir -p "$T_TMP/odd"
+ln -s "$PDF" "$T_TMP/odd/a \"q\" \\ é.pdf"
+ln -s "$PDF" "$T_TMP/odd/$(printf 'line\nbreak.pdf')"
+"$VLDOC" -q -o "$T_TMP/oout/" --manifest "$T_TMP/o.jsonl" "$T_TMP/odd" 2>/dev/null
+"$VLDOC" -q -o "$T_TMP/oout/" --manifest "$T_TMP/o.jsonl" --skip-existing "$T_TMP/odd" 2>/dev/null
+$P - "$T_TMP/o.jsonl" "$T_TMP/odd" <<'EOF'
+import json, os, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+names = sorted(os.path.join(sys.argv[2], n) for n in os.listdir(sys.argv[2]))
+first, second = rows[:2], rows[2:]
+sys.exit(0 if sorted(r["input"] for r in first) == names
+         and [r["status"] for r in first] == ["ok", "ok"]
+         and [r["status"] for r in second] == ["skipped", "skipped"] else 1)
+EOF
+ok $? "awkward file names round-trip through the manifest and resume"
+
 "$VLDOC" -q --manifest "$T_TMP/nodir/m.jsonl" "$PDF" >/dev/null 2>"$T_TMP/err"; rc=$?
 [ $rc -eq 1 ] && contains "$T_TMP/err" "--manifest"; ok $? "an unwritable manifest is named (rc $rc)"
 done_testing
