@@ -72,8 +72,8 @@ typedef struct vd_engine_opts {
     double retry_wait;        /* first retry delay, seconds (doubles each
                                  time, with jitter); 0: 1 s */
     int stream;               /* use server-sent events */
-    int image_format;         /* 0: smaller of PNG and JPEG, 1: PNG,
-                                 2: JPEG (see vd_engine_opts_init) */
+    int image_format;         /* 0: PNG, or JPEG for a photo-like page
+                                 when smaller; 1: PNG; 2: JPEG */
 } vd_engine_opts;
 
 /* Defaults: engine "auto", 8192 new tokens, model defaults elsewhere. */
@@ -147,8 +147,9 @@ int vd_engine_jobs(vd_ctx *ctx, vd_engine *eng, vd_input *in);
 /* Start page PAGE (0-based) of IN. An engine that computes here runs the
  * page now; remote renders it, sends it and returns. Either way its result
  * comes back once from vd_engine_next, carrying USER. Call on the thread
- * that opened IN; IN must stay open until the result is back. A page that
- * fails (even to render) comes back as a failed result, so the only
+ * that opened IN; IN must stay open until the result is back. One thread
+ * drives an engine: submit, next and free from that thread only. A page
+ * that fails (even to render) comes back as a failed result, so the only
  * errors here are VD_ERR_NOMEM and VD_ERR_ARG. */
 vd_status vd_engine_submit(vd_ctx *ctx, vd_engine *eng, vd_input *in, int page,
                            void *user);
