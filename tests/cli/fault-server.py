@@ -12,7 +12,8 @@ Modes (POST /control {"mode": M, ...}; GET /stats for what happened):
   ok        every request succeeds
   mixed     a page's first request fails in one of six ways, in turn as
             pages arrive (slow, drop, 429 with Retry-After, 500, truncated
-            body, invalid JSON); its second succeeds
+            body, invalid JSON, or the list given as "faults"); its second
+            succeeds
   fail      every request for the pages whose key starts with one of
             "fail" answers 500; others ok
   bad400    every request answers 400 (not retried)
@@ -46,6 +47,7 @@ state = {
     "max_inflight": 0,
     "inflight": 0,
     "errors": [],  # malformed requests
+    "faults": FAULTS,  # the faults "mixed" cycles through
     "firsts": 0,
     "aborted": 0,  # uploads the client broke off  # pages seen so far (mixed: picks each page's fault)
 }
@@ -178,7 +180,8 @@ class Handler(BaseHTTPRequestHandler):
             delay = state["delay"]
         outcome = "ok"
         if mode == "mixed" and n == 0:
-            outcome = FAULTS[(first - 1) % len(FAULTS)]
+            faults = state["faults"]
+            outcome = faults[(first - 1) % len(faults)]
         elif mode == "fail" and any(key.startswith(f) for f in state["fail"]):
             outcome = "500"
         elif mode == "bad400":
