@@ -28,6 +28,7 @@ typedef struct jl {
     /* scratch text (a buffer sink): page text and derived text */
     vd_out *tbuf, *dbuf;
     vd__w tw, dw;
+    size_t t0, d0; /* where the current chunk's text starts */
     /* section being collected */
     int sec_open;
     int sec_page, sec_last_page;
@@ -81,14 +82,18 @@ static void path_json(jl *j, const heading *p, int n)
     vd__w_putc(&j->w, ']');
 }
 
-/* Bytes collected in a scratch sink since it was opened. */
-static const char *scratch(vd__w *w, size_t *n)
+/* Scratch text lives in two buffer sinks, made once per page and used
+ * from an offset per chunk, so chunks cost no allocation. */
+static const char *scratch(vd__w *w, size_t from, size_t *n)
 {
     vd__w_flush(w);
-    return vd_out_buffer(w->o, n);
+    size_t len;
+    const char *d = vd_out_buffer(w->o, &len);
+    *n = len - from;
+    return d + from;
 }
 
-static vd_status scratch_reset(jl *j)
+static vd_status scratch_page(jl *j)
 {
     vd_out_free(j->tbuf);
     vd_out_free(j->dbuf);
@@ -100,14 +105,24 @@ static vd_status scratch_reset(jl *j)
         return st;
     vd__w_init(&j->tw, j->tbuf);
     vd__w_init(&j->dw, j->dbuf);
+    j->t0 = j->d0 = 0;
     return VD_OK;
+}
+
+/* Start a chunk's text at the current end of the scratch. */
+static void scratch_reset(jl *j)
+{
+    vd__w_flush(&j->tw);
+    vd__w_flush(&j->dw);
+    j->t0 = (size_t)vd_out_size(j->tbuf);
+    j->d0 = (size_t)vd_out_size(j->dbuf);
 }
 
 static void text_fields(jl *j)
 {
     size_t n, dn;
-    const char *t = scratch(&j->tw, &n);
-    const char *d = scratch(&j->dw, &dn);
+    const char *t = scratch(&j->tw, j->t0, &n);
+    const char *d = scratch(&j->dw, j->d0, &dn);
     key(j, "text");
     vd__w_json_stringn(&j->w, t ? t : "", t ? n : 0);
     if (dn) {
@@ -155,9 +170,7 @@ static int derived_parts(jl *j, const vd_block *b, int any)
 
 static vd_status block_chunk(jl *j, const vd_block *b)
 {
-    vd_status st = scratch_reset(j);
-    if (st)
-        return st;
+    scratch_reset(j);
     int has_t = vd__plain_block(&j->tw, b, 0, j->opt->keep_furniture, NULL);
     int has_d = derived_parts(j, b, 0);
     if (!has_t && !has_d)
@@ -182,7 +195,8 @@ static vd_status block_chunk(jl *j, const vd_block *b)
 
 static vd_status section_start(jl *j, const vd_block *b, int page)
 {
-    vd_status st = scratch_reset(j);
+    /* a section may run over pages: its own scratch */
+    vd_status st = scratch_page(j);
     if (st)
         return st;
     j->sec_open = 1;
@@ -198,8 +212,8 @@ static vd_status section_add(jl *j, const vd_block *b)
 {
     int page = vd_block_page(b) + 1;
     size_t tn, dn;
-    scratch(&j->tw, &tn);
-    scratch(&j->dw, &dn);
+    scratch(&j->tw, j->t0, &tn);
+    scratch(&j->dw, j->d0, &dn);
     vd__plain_block(&j->tw, b, 0, j->opt->keep_furniture, tn ? "\n\n" : NULL);
     derived_parts(j, b, dn > 0);
     vd_box bx;
@@ -226,8 +240,8 @@ static void section_flush(jl *j)
         return;
     j->sec_open = 0;
     size_t n, dn;
-    scratch(&j->tw, &n);
-    scratch(&j->dw, &dn);
+    scratch(&j->tw, j->t0, &n);
+    scratch(&j->dw, j->d0, &dn);
     if (!n && !dn)
         return;
     head(j, "chunk", j->sec_page);
@@ -308,6 +322,8 @@ static vd_status jsonl_write(vd_ctx *ctx, const vd_doc *doc,
     for (int i = 0; i < vd_doc_page_count(doc) && !st; i++) {
         const vd_page *pg = vd_doc_page(doc, i);
         page_record(&j, pg);
+        if (!opt->chunk_section && (st = scratch_page(&j)) != VD_OK)
+            break;
         for (const vd_block *b = vd_page_first_block(pg); b && !st;
              b = vd_block_next(b)) {
             if (!wanted(&j, b))

@@ -107,20 +107,21 @@ void vd__w_num(vd__w *w, double v)
     if (!isfinite(v))
         v = 0; /* JSON has no NaN; boxes are clamped, this is a guard */
     double r = round(v * 100.0);
-    if (fabs(r) < 9e15) {
-        long long c = (long long)r;
-        if (c % 100 == 0) {
-            vd__w_int(w, c / 100);
-            return;
-        }
-        char tmp[40];
-        int n = snprintf(tmp, sizeof tmp, "%.2f", (double)c / 100.0);
-        while (n > 0 && tmp[n - 1] == '0')
-            n--;
-        vd__w_write(w, tmp, (size_t)n);
+    if (fabs(r) >= 9e15) {
+        vd__w_printf(w, "%.0f", v);
         return;
     }
-    vd__w_printf(w, "%.0f", v);
+    long long c = (long long)r;
+    if (c < 0) {
+        vd__w_putc(w, '-');
+        c = -c;
+    }
+    vd__w_int(w, c / 100);
+    int frac = (int)(c % 100);
+    if (frac) {
+        char d[3] = { '.', (char)('0' + frac / 10), (char)('0' + frac % 10) };
+        vd__w_write(w, d, frac % 10 ? 3 : 2);
+    }
 }
 
 /* Length of the valid UTF-8 sequence at P (at most AVAIL bytes), or 0. */

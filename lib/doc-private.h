@@ -43,6 +43,7 @@ struct vd_page {
 
 struct vd_doc {
     vd__arena *arena;
+    void *parser; /* libxml2 parser context, reused per page */
     const char *source;
     vd_page **pages; /* vd__malloc'd */
     int npages, cap;
@@ -61,6 +62,9 @@ void vd__block_adopt(vd_block *parent, vd_block *b, int at_end);
 
 /* Copy S (N bytes) into the arena repaired by vd__utf8_repair. */
 char *vd__doc_strdup_utf8(vd_ctx *ctx, vd_doc *doc, const char *s, size_t n);
+
+/* Release a doc's parser context (qwenhtml.c). */
+void vd__qwenhtml_free_parser(void *parser);
 
 /* QwenVL HTML -> blocks of PG (qwenhtml.c). */
 vd_status vd__qwenhtml_parse(vd_ctx *ctx, vd_doc *doc, vd_page *pg,

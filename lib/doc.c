@@ -77,6 +77,7 @@ void vd_doc_free(vd_doc *d)
         vd__free(d->pages[i]->warn_counts);
     }
     vd__free(d->pages);
+    vd__qwenhtml_free_parser(d->parser);
     vd__arena_free(d->arena);
     vd__free(d);
 }

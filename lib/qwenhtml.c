@@ -88,6 +88,42 @@ static size_t seq_len(const unsigned char *s, size_t n, size_t i, size_t *valid)
     return len;
 }
 
+/* Is S already valid UTF-8 with no character XML refuses and no BOM?
+ * ASCII, the bulk of HTML, is checked eight bytes at a time. */
+static int utf8_clean(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    if (n >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF)
+        return 0;
+    size_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t v;
+            memcpy(&v, s + i, 8);
+            /* no byte >= 0x80 and none < 0x20 */
+            if (!(v & 0x8080808080808080ULL) &&
+                !((v - 0x2020202020202020ULL) & ~v & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned c = s[i];
+        if (c >= 0x20 && c < 0x80) {
+            i++;
+        } else if (c < 0x20) {
+            if (c != '\t' && c != '\n' && c != '\r')
+                return 0;
+            i++;
+        } else {
+            size_t bad, len = seq_len(s, n, i, &bad);
+            if (!len)
+                return 0;
+            i += len;
+        }
+    }
+    return 1;
+}
+
 size_t vd__utf8_repair(vd_ctx *ctx, vd__buf *b, const char *str, size_t n)
 {
     static const char fffd[] = "\xEF\xBF\xBD";
@@ -248,16 +284,26 @@ static int ci_prefix(const char *s, size_t n, const char *p)
     return 1;
 }
 
+/* P starts with '<' and is lowercase. */
 static const char *ci_find(const char *s, size_t n, const char *p)
 {
     size_t k = strlen(p);
-    for (size_t i = 0; i + k <= n; i++) {
-        char ch = s[i];
-        if (ch >= 'A' && ch <= 'Z')
-            ch = (char)(ch - 'A' + 'a');
-        if (ch == p[0] && ci_prefix(s + i, n - i, p))
-            return s + i;
+    const char *e = s + n, *q = s;
+    while ((q = memchr(q, '<', (size_t)(e - q))) != NULL) {
+        if (ci_prefix(q, (size_t)(e - q), p))
+            return q;
+        q++;
     }
+    (void)k;
+    return NULL;
+}
+
+/* The last P in S: closing tags sit at the end. */
+static const char *ci_rfind(const char *s, size_t n, const char *p)
+{
+    for (size_t i = n; i-- > 0;)
+        if (s[i] == '<' && ci_prefix(s + i, n - i, p))
+            return s + i;
     return NULL;
 }
 
@@ -278,8 +324,10 @@ static void note_dropped(conv *c, const char *what, const char *s, size_t n)
 /* Find the HTML in the engine's answer S (valid UTF-8) and append it to
  * OUT. A reply that starts with a code fence (possibly after prose) keeps
  * only the fenced blocks; a block that repeats an earlier one (the same
- * output printed twice, a retried request) is kept once. */
-static void envelope(conv *c, const char *s, size_t n, vd__buf *out)
+ * output printed twice, a retried request) is kept once. *HTML points into
+ * S, or into OUT when blocks had to be joined. */
+static void envelope(conv *c, const char *s, size_t n, vd__buf *out,
+                     const char **html, size_t *html_len)
 {
     span segs[64];
     const int maxseg = (int)(sizeof segs / sizeof *segs);
@@ -378,50 +426,62 @@ static void envelope(conv *c, const char *s, size_t n, vd__buf *out)
         }
     }
 
-    int any = 0;
-    for (int i = 0; i < nseg; i++) {
-        if (!keep[i] || segs[i].b == segs[i].a)
-            continue;
-        if (any)
-            vd__buf_putc(c->ctx, out, '\n');
-        vd__buf_append(c->ctx, out, s + segs[i].a, segs[i].b - segs[i].a);
-        any = 1;
+    /* one block (the usual case) is parsed where it lies; several are
+     * joined in OUT */
+    int nkept = 0, last = -1;
+    for (int i = 0; i < nseg; i++)
+        if (keep[i] && segs[i].b > segs[i].a)
+            nkept++, last = i;
+    const char *d = "";
+    size_t len = 0;
+    if (nkept == 1) {
+        d = s + segs[last].a;
+        len = segs[last].b - segs[last].a;
+    } else if (nkept > 1) {
+        int any = 0;
+        for (int i = 0; i < nseg; i++) {
+            if (!keep[i] || segs[i].b == segs[i].a)
+                continue;
+            if (any)
+                vd__buf_putc(c->ctx, out, '\n');
+            vd__buf_append(c->ctx, out, s + segs[i].a, segs[i].b - segs[i].a);
+            any = 1;
+        }
+        d = out->data ? out->data : "";
+        len = out->len;
     }
 
     /* the token limit cut a tag in half: that tag is noise, and libxml2
      * would otherwise read the fragment as text */
-    if (out->len) {
-        const char *d = out->data;
-        const char *lt2 = NULL;
-        for (size_t i = out->len; i-- > 0;) {
-            if (d[i] == '>')
-                break;
-            if (d[i] == '<') {
-                lt2 = d + i;
-                break;
-            }
-        }
-        if (lt2 && (size_t)(lt2 - d) + 1 < out->len) {
-            char ch = lt2[1];
-            if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                ch == '/' || ch == '!') {
-                char q[160];
-                size_t cut = (size_t)(lt2 - d);
-                quote(q, sizeof q, lt2, out->len - cut, 80);
-                c->pg->flags |= VD_PAGE_TRUNCATED;
-                warnf(c, "the output ends inside a tag; dropped \"%s\"", q);
-                out->len = cut;
-                out->data[cut] = '\0';
-            }
-        }
-        if (!(c->pg->flags & VD_PAGE_TRUNCATED) &&
-            ci_find(out->data, out->len, "<html") &&
-            !ci_find(out->data, out->len, "</html")) {
-            c->pg->flags |= VD_PAGE_TRUNCATED;
-            warnf(c, "the output is truncated (no </html>): the last "
-                     "element may be incomplete");
+    const char *lt2 = NULL;
+    for (size_t i = len; i-- > 0;) {
+        if (d[i] == '>')
+            break;
+        if (d[i] == '<') {
+            lt2 = d + i;
+            break;
         }
     }
+    if (lt2 && (size_t)(lt2 - d) + 1 < len) {
+        char ch = lt2[1];
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '/' ||
+            ch == '!') {
+            char q[160];
+            size_t cut = (size_t)(lt2 - d);
+            quote(q, sizeof q, lt2, len - cut, 80);
+            c->pg->flags |= VD_PAGE_TRUNCATED;
+            warnf(c, "the output ends inside a tag; dropped \"%s\"", q);
+            len = cut;
+        }
+    }
+    if (!(c->pg->flags & VD_PAGE_TRUNCATED) && ci_find(d, len, "<html") &&
+        !ci_rfind(d, len, "</html")) {
+        c->pg->flags |= VD_PAGE_TRUNCATED;
+        warnf(c, "the output is truncated (no </html>): the last element "
+                 "may be incomplete");
+    }
+    *html = d;
+    *html_len = len;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -454,10 +514,20 @@ static void on_xml_error(void *user, xml_err_t e)
     warnf(c, "HTML repaired: line %d: %s", e->line, msg);
 }
 
+void vd__qwenhtml_free_parser(void *parser)
+{
+    if (parser)
+        htmlFreeParserCtxt(parser);
+}
+
+/* One parser context per document, reset for each page: making one costs
+ * as much as parsing a short page. */
 static htmlDocPtr parse_html(conv *c, const char *s, size_t n)
 {
     pthread_once(&xml_once, xml_init);
-    htmlParserCtxtPtr px = htmlNewParserCtxt();
+    htmlParserCtxtPtr px = c->doc->parser;
+    if (!px)
+        px = c->doc->parser = htmlNewParserCtxt();
     if (!px) {
         c->st = vd__fail(c->ctx, VD_ERR_NOMEM, "out of memory (libxml2)");
         return NULL;
@@ -480,7 +550,6 @@ static htmlDocPtr parse_html(conv *c, const char *s, size_t n)
 #if LIBXML_VERSION < 21300
     xmlSetStructuredErrorFunc(old_ctx, old_fn);
 #endif
-    htmlFreeParserCtxt(px);
     if (c->nparse > MAX_PARSE_WARNINGS)
         warnf(c, "HTML repaired: %d more repairs not listed",
               c->nparse - MAX_PARSE_WARNINGS);
@@ -634,7 +703,20 @@ static enum cls_kind class_kind(const char *cls)
     return C_NONE;
 }
 
+static role role_lookup(const xmlNode *n);
+
+/* The role of element N, cached in the node's application pointer: it is
+ * asked for many times per element. */
 static role role_of(const xmlNode *n)
+{
+    if (n->_private)
+        return (role)((uintptr_t)n->_private - 1);
+    role r = role_lookup(n);
+    ((xmlNode *)n)->_private = (void *)((uintptr_t)r + 1);
+    return r;
+}
+
+static role role_lookup(const xmlNode *n)
 {
     const char *s = (const char *)n->name;
     switch (s[0]) {
@@ -837,22 +919,27 @@ static void put_text(conv *c, const char *s, size_t n, int pre)
         vd__buf_append(c->ctx, t, s, n);
         return;
     }
-    size_t i = 0;
-    while (i < n) {
-        if (is_ws((unsigned char)s[i])) {
-            c->pending_space = 1;
-            i++;
+    /* collapsing never grows the text: reserve once, copy in place */
+    if (vd__buf_reserve(c->ctx, t, n + 1) != VD_OK)
+        return;
+    char *d = t->data + t->len;
+    int pend = c->pending_space;
+    int after_nl = t->len == 0 || t->data[t->len - 1] == '\n';
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r' || ch == '\f') {
+            pend = 1;
             continue;
         }
-        size_t j = i;
-        while (j < n && !is_ws((unsigned char)s[j]))
-            j++;
-        if (c->pending_space && t->len && t->data[t->len - 1] != '\n')
-            vd__buf_putc(c->ctx, t, ' ');
-        c->pending_space = 0;
-        vd__buf_append(c->ctx, t, s + i, j - i);
-        i = j;
+        if (pend && !after_nl)
+            *d++ = ' ';
+        pend = 0;
+        after_nl = 0;
+        *d++ = ch;
     }
+    t->len = (size_t)(d - t->data);
+    t->data[t->len] = '\0';
+    c->pending_space = pend;
 }
 
 static void put_break(conv *c, int pre)
@@ -1286,7 +1373,8 @@ static vd_block *new_block(conv *c, const scope *sc, vd_block_kind k,
         set_bbox(c, b, n);
         const char *cls = attr(n, "class");
         if (cls && *cls) {
-            b->cls = vd__doc_strdup_utf8(c->ctx, c->doc, cls, strlen(cls));
+            /* the input was made valid UTF-8 before parsing */
+            b->cls = vd__arena_strdup(c->ctx, c->doc->arena, cls);
             if (!b->cls)
                 c->st = VD_ERR_NOMEM;
         }
@@ -2309,38 +2397,45 @@ vd_status vd__qwenhtml_parse(vd_ctx *ctx, vd_doc *doc, vd_page *pg,
     vd__buf_init(&clean, 0);
     vd__buf_init(&body, 0);
 
-    size_t fixes = vd__utf8_repair(ctx, &clean, html, len);
-    if (clean.err) {
-        c.st = clean.err;
-        goto done;
+    const char *src = html;
+    size_t srclen = len;
+    if (!utf8_clean(html, len)) {
+        size_t fixes = vd__utf8_repair(ctx, &clean, html, len);
+        if (clean.err) {
+            c.st = clean.err;
+            goto done;
+        }
+        if (fixes)
+            warnf(&c,
+                  "%zu invalid UTF-8 sequences or control characters "
+                  "replaced with U+FFFD",
+                  fixes);
+        src = clean.data ? clean.data : "";
+        srclen = clean.len;
     }
-    if (fixes)
-        warnf(&c,
-              "%zu invalid UTF-8 sequences or control characters replaced "
-              "with U+FFFD",
-              fixes);
-    envelope(&c, clean.data ? clean.data : "", clean.len, &body);
+    const char *doc_html;
+    size_t doc_len;
+    envelope(&c, src, srclen, &body, &doc_html, &doc_len);
     if (body.err) {
         c.st = body.err;
         goto done;
     }
-    VD_FREE(clean.data);
-    if (body.len > (size_t)INT32_MAX - 1) {
+    if (doc_len > (size_t)INT32_MAX - 1) {
         c.st = vd__fail(ctx, VD_ERR_LIMIT,
                         "%s: page %d: HTML too large for the parser",
                         doc->source, pg->number + 1);
         goto done;
     }
-    if (!body.len)
+    if (!doc_len)
         goto done;
 
-    htmlDocPtr h = parse_html(&c, body.data, body.len);
+    htmlDocPtr h = parse_html(&c, doc_html, doc_len);
     if (c.st)
         goto done;
     if (!h || c.too_deep) {
         if (h)
             xmlFreeDoc(h);
-        text_only(&c, body.data, body.len);
+        text_only(&c, doc_html, doc_len);
         goto done;
     }
     for (xmlNode *top = h->children; top; top = top->next)
