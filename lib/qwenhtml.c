@@ -2306,6 +2306,15 @@ static void furniture_key(const char *t, char *k, size_t cap)
     k[o] = '\0';
 }
 
+static int has_body(const vd_page *pg)
+{
+    for (const vd_block *b = pg->first; b; b = b->next)
+        if (!band_of(pg, b, 0.10) && b->kind != VD_BLOCK_PAGE_NUMBER &&
+            b->kind != VD_BLOCK_PAGE_HEADER && b->kind != VD_BLOCK_PAGE_FOOTER)
+            return 1;
+    return 0;
+}
+
 void vd__doc_mark_furniture(vd_ctx *ctx, vd_doc *d, vd_page *pg)
 {
     (void)ctx;
@@ -2315,10 +2324,14 @@ void vd__doc_mark_furniture(vd_ctx *ctx, vd_doc *d, vd_page *pg)
             page_number_like(b->text))
             b->kind = VD_BLOCK_PAGE_NUMBER;
     /* running heads and feet: the same text (digits aside) in the same
-     * band of one of the two pages before */
+     * band of one of the two pages before; both pages must have text
+     * outside the bands, or "Potato 1", "Potato 2" alone on their pages
+     * would vanish as headers */
+    if (!has_body(pg))
+        return;
     for (int back = 1; back <= 2 && d->npages - 1 - back >= 0; back++) {
         vd_page *op = d->pages[d->npages - 1 - back];
-        if (op->status != VD_OK || !op->has_map)
+        if (op->status != VD_OK || !op->has_map || !has_body(op))
             continue;
         for (vd_block *b = pg->first; b; b = b->next) {
             int band = band_of(pg, b, 0.10);
