@@ -15,6 +15,7 @@ struct vd_block {
     int derived;          /* model-written text (descriptions, chart data) */
     int rowspan, colspan; /* TABLE_CELL */
     int header;           /* TABLE_CELL th */
+    int implicit;         /* made by the converter, not from an element */
     int has_bbox;
     vd_box bbox;        /* page coordinates */
     vd_box bbox_model;  /* model pixels */

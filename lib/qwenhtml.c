@@ -1863,10 +1863,14 @@ static void conv_element(conv *c, const xmlNode *n, const scope *sc, int depth)
     }
     switch (r) {
     case R_SKIP:
-        if (eq(n->name, "script") || eq(n->name, "iframe") ||
-            eq(n->name, "object") || eq(n->name, "embed"))
-            warnf(c, "line %ld: <%s> dropped (not document content)",
-                  xmlGetLineNo(n), (const char *)n->name);
+        /* active content is worth a warning; <head> may hold it too */
+        for (const xmlNode *k = eq(n->name, "head") ? n->children : n; k;
+             k = eq(n->name, "head") ? k->next : NULL)
+            if (k->type == XML_ELEMENT_NODE &&
+                (eq(k->name, "script") || eq(k->name, "iframe") ||
+                 eq(k->name, "object") || eq(k->name, "embed")))
+                warnf(c, "line %ld: <%s> dropped (not document content)",
+                      xmlGetLineNo(k), (const char *)k->name);
         return;
     case R_BR:
     case R_HR:
@@ -1905,10 +1909,11 @@ static void conv_element(conv *c, const xmlNode *n, const scope *sc, int depth)
     case R_ITEM: {
         /* an item outside a list: give it one */
         vd_block *l = sc->parent ? sc->parent->last : c->pg->last;
-        if (!l || l->kind != VD_BLOCK_LIST || l->has_bbox || l->cls) {
+        if (!l || l->kind != VD_BLOCK_LIST || !l->implicit) {
             l = new_block(c, sc, VD_BLOCK_LIST, NULL);
             if (!l)
                 return;
+            l->implicit = 1;
         }
         conv_item(c, n, l, depth + 1);
         return;
@@ -1969,14 +1974,20 @@ static void conv_element(conv *c, const xmlNode *n, const scope *sc, int depth)
     }
     case R_CODE: {
         vd_block *b = text_block(c, sc, VD_BLOCK_CODE, n, G_PRE);
-        if (b) {
-            b->derived = sc->derived;
-            b->format = sc->code_format;
-            if (cls && !strncmp(cls, "language-", 9) && cls[9]) {
-                const char *e = cls + 9;
-                size_t l = strcspn(e, " \t\n");
-                b->format = vd__arena_strndup(c->ctx, c->doc->arena, e, l);
-            }
+        if (!b)
+            return;
+        b->format = sc->code_format;
+        /* <pre class="language-x"> or <pre><code class="language-x"> */
+        const char *lc = cls;
+        for (const xmlNode *k = n->children; !lc && k; k = k->next)
+            if (k->type == XML_ELEMENT_NODE && eq(k->name, "code"))
+                lc = attr(k, "class");
+        if (lc && !strncmp(lc, "language-", 9) && lc[9]) {
+            const char *e = lc + 9;
+            b->format = vd__arena_strndup(c->ctx, c->doc->arena, e,
+                                          strcspn(e, " \t\n"));
+            if (!b->format)
+                c->st = VD_ERR_NOMEM;
         }
         return;
     }
@@ -2233,16 +2244,17 @@ static int page_number_like(const char *t)
     }
     while (*a == ' ')
         a++;
-    /* number [sep number] */
+    /* number [sep number]; roman numerals as front matter uses them
+     * (i..xxxix), not any word made of c, d, l, m */
     int parts = 0;
     while (*a) {
         const char *b = a;
         while (*a >= '0' && *a <= '9')
             a++;
         if (a == b) {
-            while (*a && strchr("ivxlcdm", *a))
+            while (*a && strchr("ivx", *a))
                 a++;
-            if (a == b || a - b > 8)
+            if (a == b || a - b > 6)
                 return 0;
         } else if (a - b > 4) {
             return 0;
