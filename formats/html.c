@@ -183,6 +183,10 @@ static void block(hw *h, const vd_block *b)
         vd__w_puts(&h->w, d ? "\\[" : "\\(");
         vd__w_html(&h->w, vd_block_text(b), strlen(vd_block_text(b)));
         vd__w_puts(&h->w, d ? "\\]" : "\\)");
+        /* the image region the model marked, if any */
+        for (const vd_block *c = vd_block_first_child(b); c;
+             c = vd_block_next(c))
+            block(h, c);
         close_tag(h, d ? "div" : "span");
         break;
     }
@@ -244,8 +248,9 @@ static void block(hw *h, const vd_block *b)
         break;
     }
     case VD_BLOCK_IMAGE:
-        open_tag(h, "div", "image-region", b);
-        vd__w_puts(&h->w, "></div>\n");
+        /* a span: valid inside figures and inline formulas alike */
+        open_tag(h, "span", "image-region", b);
+        vd__w_puts(&h->w, "></span>");
         break;
     default: /* UNKNOWN: its text, then whatever it holds */
         open_tag(h, "div", "unknown", b);

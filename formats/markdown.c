@@ -30,8 +30,8 @@ static int is_alnum(char ch)
 }
 
 /* Index after the math span that starts at S[I] == '$' (pandoc's rules:
- * no space inside the delimiters, a closing $ not followed by a digit),
- * or 0 when none starts there. */
+ * no space inside the delimiters, a closing $ not followed by a digit, so
+ * "$5 and $10" is money), or 0 when none starts there. */
 static size_t math_end(const char *s, size_t n, size_t i)
 {
     if (i > 0 && s[i - 1] == '\\')

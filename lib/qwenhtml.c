@@ -181,9 +181,16 @@ typedef struct conv {
     int nbox_warn;     /* box problems */
     int nfrac;         /* fractional boxes */
     int nflat;         /* subtrees flattened for depth */
+    long line0;        /* lines of the answer before the parsed HTML */
 } conv;
 
 static void warnf(conv *c, const char *fmt, ...) VD_PRINTF(2, 3);
+
+/* Line of N in the engine's answer (libxml2 counts from the HTML). */
+static long line_of(const conv *c, const xmlNode *n)
+{
+    return xmlGetLineNo(n) + c->line0;
+}
 
 static void warnf(conv *c, const char *fmt, ...)
 {
@@ -437,6 +444,9 @@ static void envelope(conv *c, const char *s, size_t n, vd__buf *out,
     if (nkept == 1) {
         d = s + segs[last].a;
         len = segs[last].b - segs[last].a;
+        /* libxml2 counts lines from here; warnings count from the top */
+        for (size_t i = 0; i < segs[last].a; i++)
+            c->line0 += s[i] == '\n';
     } else if (nkept > 1) {
         int any = 0;
         for (int i = 0; i < nseg; i++) {
@@ -511,7 +521,7 @@ static void on_xml_error(void *user, xml_err_t e)
     size_t l = strlen(msg);
     while (l && (msg[l - 1] == '\n' || msg[l - 1] == ' '))
         msg[--l] = '\0';
-    warnf(c, "HTML repaired: line %d: %s", e->line, msg);
+    warnf(c, "HTML repaired: line %ld: %s", e->line + c->line0, msg);
 }
 
 void vd__qwenhtml_free_parser(void *parser)
@@ -1122,7 +1132,7 @@ static void box_warn(conv *c, const xmlNode *n, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    warnf(c, "line %ld: <%s> data-bbox %s", xmlGetLineNo(n),
+    warnf(c, "line %ld: <%s> data-bbox %s", line_of(c, n),
           (const char *)n->name, msg);
 }
 
@@ -1317,7 +1327,7 @@ static void collapse_children(conv *c, xmlNode *p)
             warnf(c,
                   "line %ld: <%s> repeated %d times in a row (a generation "
                   "loop); kept once",
-                  xmlGetLineNo(n), (const char *)n->name, run);
+                  line_of(c, n), (const char *)n->name, run);
         }
         n = n->next;
     }
@@ -1581,7 +1591,7 @@ static int span_attr(conv *c, const xmlNode *n, const char *name)
         warnf(c,
               "line %ld: <%s %s=\"%s\"> is not a span of 1..1000; "
               "1 used",
-              xmlGetLineNo(n), (const char *)n->name, name, q);
+              line_of(c, n), (const char *)n->name, name, q);
         return 1;
     }
     return (int)x;
@@ -1609,7 +1619,7 @@ static void conv_cell(conv *c, const xmlNode *n, vd_block *row, int header)
         warnf(c,
               "line %ld: a table inside a table cell was flattened into "
               "the cell's text",
-              xmlGetLineNo(n));
+              line_of(c, n));
 }
 
 /* Cells of <tr> N; anything that is not a cell becomes one. */
@@ -1701,7 +1711,7 @@ static void conv_table(conv *c, const xmlNode *n, vd_block *table, int header,
             warnf(c,
                   "line %ld: content outside table cells kept in a row "
                   "of its own",
-                  xmlGetLineNo(k));
+                  line_of(c, k));
         }
     }
 }
@@ -1870,7 +1880,7 @@ static void conv_element(conv *c, const xmlNode *n, const scope *sc, int depth)
                 (eq(k->name, "script") || eq(k->name, "iframe") ||
                  eq(k->name, "object") || eq(k->name, "embed")))
                 warnf(c, "line %ld: <%s> dropped (not document content)",
-                      xmlGetLineNo(k), (const char *)k->name);
+                      line_of(c, k), (const char *)k->name);
         return;
     case R_BR:
     case R_HR:
