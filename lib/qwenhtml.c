@@ -2465,8 +2465,11 @@ vd_status vd__qwenhtml_parse(vd_ctx *ctx, vd_doc *doc, vd_page *pg,
         goto done;
 
     htmlDocPtr h = parse_html(&c, doc_html, doc_len);
-    if (c.st)
+    if (c.st) {
+        if (h)
+            xmlFreeDoc(h);
         goto done;
+    }
     if (!h || c.too_deep) {
         if (h)
             xmlFreeDoc(h);

@@ -76,8 +76,7 @@ static void shared_map(const char *dir, const char *base, vd_pagemap *m)
         m->page_h = m->model_h;
         m->unit = VD_UNIT_PX;
     }
-    if (m->model_w &&
-        json_object_object_get_ex(j, "input_image_size", &is) &&
+    if (m->model_w && json_object_object_get_ex(j, "input_image_size", &is) &&
         json_object_is_type(is, json_type_object) &&
         json_object_object_get_ex(is, "width", &w) &&
         json_object_object_get_ex(is, "height", &h)) {
@@ -142,8 +141,8 @@ static const struct {
     const char *ext, *fmt;
     int pretty, section;
 } outs[] = {
-    { "json", "json", 1, 0 },  { "md", "md", 0, 0 },
-    { "html", "html", 0, 0 },  { "txt", "text", 0, 0 },
+    { "json", "json", 1, 0 },   { "md", "md", 0, 0 },
+    { "html", "html", 0, 0 },   { "txt", "text", 0, 0 },
     { "jsonl", "jsonl", 0, 0 }, { "sections.jsonl", "jsonl", 0, 1 },
 };
 
@@ -194,8 +193,8 @@ static void run(const input *in)
                 size_t en = 0;
                 char *exp = slurp(path, &en);
                 int line = exp ? first_diff(exp, en, got, n) : -1;
-                tap_ok(st == VD_OK && line == 0, "%s.%s matches%s",
-                       in->name, outs[k].ext,
+                tap_ok(st == VD_OK && line == 0, "%s.%s matches%s", in->name,
+                       outs[k].ext,
                        !exp ? " (expected file missing; run -u)" : "");
                 if (line > 0)
                     tap_diag("first difference on line %d", line);

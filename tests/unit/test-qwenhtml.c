@@ -95,8 +95,7 @@ static int text_is(const vd_block *b, const char *t)
     return 1;
 }
 
-static int box_is(const vd_block *b, double x1, double y1, double x2,
-                  double y2)
+static int box_is(const vd_block *b, double x1, double y1, double x2, double y2)
 {
     vd_box m;
     if (!b || !vd_block_bbox_model(b, &m))
@@ -146,14 +145,13 @@ static const char *all_text(const vd_doc *d, int *bad_utf8)
 
 static void test_boxes(void)
 {
-    vd_doc *d = parse("<p data-bbox=\"10 20 300 40\">Total: 42</p>", 1000,
-                      800);
+    vd_doc *d = parse("<p data-bbox=\"10 20 300 40\">Total: 42</p>", 1000, 800);
     const vd_block *b = nth(d, VD_BLOCK_PARAGRAPH, 0);
     tap_ok(d && vd_doc_block_count(d) == 1 && text_is(b, "Total: 42"),
            "one paragraph with its text");
     vd_box pb;
-    tap_ok(box_is(b, 10, 20, 300, 40) && vd_block_bbox(b, &pb) &&
-               pb.x1 == 20 && pb.y1 == 40 && pb.x2 == 600 && pb.y2 == 80,
+    tap_ok(box_is(b, 10, 20, 300, 40) && vd_block_bbox(b, &pb) && pb.x1 == 20 &&
+               pb.y1 == 40 && pb.x2 == 600 && pb.y2 == 80,
            "box kept in model pixels and mapped to the page (x2)");
     tap_ok(d && vd_page_warning_count(vd_doc_page(d, 0)) == 0 && !flags(d),
            "clean input: no warnings, no flags");
@@ -178,10 +176,10 @@ static void test_boxes(void)
            "box wholly outside the image dropped, element kept");
     vd_doc_free(d);
 
-    static const char *const bad[] = { "10 20 300", "a b c d",
-                                       "10,20,30,40", "1e3 1 2 3",
-                                       "+1 2 3 4",  "1 2 3 4 5",
-                                       "",          "99999999 1 2 3" };
+    static const char *const bad[] = {
+        "10 20 300", "a b c d", "10,20,30,40",   "1e3 1 2 3", "+1 2 3 4",
+        "1 2 3 4 5", "",        "99999999 1 2 3"
+    };
     int ok = 1;
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char h[128];
@@ -222,8 +220,7 @@ static void test_envelope(void)
     tap_ok(d && vd_doc_block_count(d) == 1 &&
                text_is(nth(d, VD_BLOCK_PARAGRAPH, 0), "A") &&
                warned(d, "Here is the page:") &&
-               warned(d, "Hope this helps!") &&
-               (flags(d) & VD_PAGE_ENVELOPE),
+               warned(d, "Hope this helps!") && (flags(d) & VD_PAGE_ENVELOPE),
            "prose around a fence dropped and quoted in warnings");
     vd_doc_free(d);
 
@@ -261,8 +258,7 @@ static void test_envelope(void)
 
     d = parse("<html><body><p>one</p><p data-bbox=\"32 13", 100, 100);
     tap_ok(d && !strcmp(all_text(d, NULL), "one|") &&
-               warned(d, "ends inside a tag") &&
-               (flags(d) & VD_PAGE_TRUNCATED),
+               warned(d, "ends inside a tag") && (flags(d) & VD_PAGE_TRUNCATED),
            "a tag cut by the token limit is dropped, not read as text");
     vd_doc_free(d);
 
@@ -286,10 +282,11 @@ static void test_bytes(void)
     int bad = 1;
     vd_doc *d = parse_n(h, sizeof h - 1, 0, 0);
     const char *t = d ? all_text(d, &bad) : "";
-    tap_ok(d && !strcmp(t, "caf\xC3\xA9 \xEF\xBF\xBD bad \xEF\xBF\xBD|a"
-                           "\xEF\xBF\xBD"
-                           "b\xEF\xBF\xBD"
-                           "c|") &&
+    tap_ok(d &&
+               !strcmp(t, "caf\xC3\xA9 \xEF\xBF\xBD bad \xEF\xBF\xBD|a"
+                          "\xEF\xBF\xBD"
+                          "b\xEF\xBF\xBD"
+                          "c|") &&
                !bad,
            "invalid UTF-8, NUL and controls become U+FFFD; BOM dropped");
     tap_ok(d && warned(d, "U+FFFD"), "byte repairs are counted");
@@ -304,8 +301,7 @@ static void test_bytes(void)
            "entities decoded, unknown ones kept as written");
     vd_doc_free(d);
 
-    d = parse("<p><b>bold <i>both</b> italic</i></p><div>x<p>y</div>z", 0,
-              0);
+    d = parse("<p><b>bold <i>both</b> italic</i></p><div>x<p>y</div>z", 0, 0);
     t = d ? all_text(d, NULL) : "";
     tap_ok(d && strstr(t, "bold both italic") && strstr(t, "x") &&
                strstr(t, "y") && strstr(t, "z"),
@@ -333,7 +329,8 @@ static void test_loops(void)
         strcat(h, "<tr><td>0</td></tr>");
     strcat(h, "</table><p>a</p><p>a</p>");
     d = parse(h, 0, 0);
-    const vd_block *t1 = nth(d, VD_BLOCK_TABLE, 0), *t2 = nth(d, VD_BLOCK_TABLE, 1);
+    const vd_block *t1 = nth(d, VD_BLOCK_TABLE, 0),
+                   *t2 = nth(d, VD_BLOCK_TABLE, 1);
     int r1 = 0, r2 = 0;
     for (const vd_block *r = t1 ? vd_block_first_child(t1) : NULL; r;
          r = vd_block_next(r))
@@ -388,8 +385,7 @@ static void test_tables(void)
     const vd_block *t = nth(d, VD_BLOCK_TABLE, 0);
     tap_ok(t && box_is(t, 1, 1, 99, 99) &&
                text_is(vd_block_first_child(t), "Prices") &&
-               vd_block_kind_get(vd_block_first_child(t)) ==
-                   VD_BLOCK_CAPTION,
+               vd_block_kind_get(vd_block_first_child(t)) == VD_BLOCK_CAPTION,
            "table with its box and <caption>");
     const vd_block *th = nth(d, VD_BLOCK_TABLE_CELL, 0);
     const vd_block *tb = nth(d, VD_BLOCK_TABLE_CELL, 1);
@@ -414,17 +410,17 @@ static void test_tables(void)
 
 static void test_formulas(void)
 {
-    vd_doc *d = parse(
-        "<div class=\"formula\" data-bbox=\"380 366 610 410\"><img "
-        "data-bbox=\"380 366 610 410\"/><div>$$E = h\\nu$$</div></div>"
-        "<div class=\"formula.machine_printed\"><div>\\[ a^2 \\]</div>"
-        "</div><p>$$x+y$$</p><p>\\(z_1\\)</p><p>Let \\(x\\) be \\[y\\] "
-        "and $5, $6.</p><p>$a$ and $b$</p>",
-        1000, 1000);
+    vd_doc *d =
+        parse("<div class=\"formula\" data-bbox=\"380 366 610 410\"><img "
+              "data-bbox=\"380 366 610 410\"/><div>$$E = h\\nu$$</div></div>"
+              "<div class=\"formula.machine_printed\"><div>\\[ a^2 \\]</div>"
+              "</div><p>$$x+y$$</p><p>\\(z_1\\)</p><p>Let \\(x\\) be \\[y\\] "
+              "and $5, $6.</p><p>$a$ and $b$</p>",
+              1000, 1000);
     const vd_block *f = nth(d, VD_BLOCK_FORMULA, 0);
     tap_ok(f && vd_block_display(f) && text_is(f, "E = h\\nu") &&
-               !strcmp(vd_block_format(f), "latex") && box_is(f, 380, 366,
-                                                              610, 410) &&
+               !strcmp(vd_block_format(f), "latex") &&
+               box_is(f, 380, 366, 610, 410) &&
                vd_block_kind_get(vd_block_first_child(f)) == VD_BLOCK_IMAGE,
            "div.formula: display LaTeX without $$, its image region kept");
     tap_ok(text_is(nth(d, VD_BLOCK_FORMULA, 1), "a^2"),
@@ -482,8 +478,7 @@ static void test_figures(void)
                !strcmp(vd_block_figure(vd_block_parent(mu)), "music"),
            "music sheet: ABC notation as derived code");
     tap_ok(chem && vd_block_derived(chem) &&
-               !strcmp(vd_block_format(chem), "smile") &&
-               text_is(chem, "CCO"),
+               !strcmp(vd_block_format(chem), "smile") && text_is(chem, "CCO"),
            "chemical formula: SMILES as derived code, format from the "
            "attribute");
     const vd_block *ocr = nth(d, VD_BLOCK_PARAGRAPH, 0);
@@ -554,8 +549,7 @@ static void test_misc_kinds(void)
     const char *fmt = nth(d, VD_BLOCK_CODE, 1)
                           ? vd_block_format(nth(d, VD_BLOCK_CODE, 1))
                           : NULL;
-    tap_ok(fmt && !strcmp(fmt, "python"),
-           "language-X names the code's format");
+    tap_ok(fmt && !strcmp(fmt, "python"), "language-X names the code's format");
     const vd_block *u = nth(d, VD_BLOCK_UNKNOWN, 0);
     tap_ok(text_is(u, "custom") && box_is(u, 1, 1, 5, 5),
            "an unknown element with a box is kept as unknown, with text");
@@ -641,12 +635,10 @@ static int leave_cb(void *u, const vd_block *b, int depth)
 
 static void test_api(void)
 {
-    vd_doc *d = parse("<ul><li>a<ol><li>b</li></ol></li></ul><p>c</p>", 0,
-                      0);
+    vd_doc *d = parse("<ul><li>a<ol><li>b</li></ol></li></ul><p>c</p>", 0, 0);
     char order[64] = "";
     vd_page_walk(vd_doc_page(d, 0), enter_cb, leave_cb, order);
-    tap_ok(!strcmp(order, "0123dcba0a"), "walk order and depths (%s)",
-           order);
+    tap_ok(!strcmp(order, "0123dcba0a"), "walk order and depths (%s)", order);
     tap_ok(vd_doc_block_count(d) == 5, "block count at every depth");
     vd_page *pg = vd_doc_page(d, 0);
     int w0 = vd_page_warning_count(pg);
@@ -722,8 +714,7 @@ static void test_oom(void)
     }
     vd_ctx_clear(ctx);
     tap_ok(!bad && fails > 10 && n < 5000,
-           "allocation failures: %d runs failed cleanly, then success",
-           fails);
+           "allocation failures: %d runs failed cleanly, then success", fails);
 }
 
 int main(void)
