@@ -204,14 +204,17 @@ static void block(hw *h, const vd_block *b)
         close_tag(h, "figure");
         break;
     }
-    case VD_BLOCK_CAPTION:
-        simple(h,
-               vd_block_parent(b) &&
-                       vd_block_kind_get(vd_block_parent(b)) == VD_BLOCK_FIGURE
-                   ? "figcaption"
-                   : "p",
-               vd_block_parent(b) ? NULL : "caption", b);
+    case VD_BLOCK_CAPTION: {
+        /* a figure's printed caption is its <figcaption>; the model's
+         * description of it is a paragraph marked derived */
+        const vd_block *p = vd_block_parent(b);
+        int in_fig = p && vd_block_kind_get(p) == VD_BLOCK_FIGURE;
+        if (in_fig && !vd_block_derived(b))
+            simple(h, "figcaption", NULL, b);
+        else
+            simple(h, "p", in_fig ? "description" : "caption", b);
         break;
+    }
     case VD_BLOCK_PAGE_HEADER:
         simple(h, "header", "page-header", b);
         break;

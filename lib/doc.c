@@ -171,8 +171,10 @@ vd_status vd_doc_add_page_html(vd_ctx *ctx, vd_doc *d, int page_no,
                         "of %llu",
                         d->source, page_no + 1, len,
                         (unsigned long long)ctx->opts.limits.max_html_bytes);
-    if (!html)
+    if (!html) {
         html = "";
+        len = 0;
+    }
     vd_page *pg = vd__doc_page_new(ctx, d, page_no);
     if (!pg)
         return VD_ERR_NOMEM;

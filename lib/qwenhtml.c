@@ -333,11 +333,39 @@ static void note_dropped(conv *c, const char *what, const char *s, size_t n)
  * only the fenced blocks; a block that repeats an earlier one (the same
  * output printed twice, a retried request) is kept once. *HTML points into
  * S, or into OUT when blocks had to be joined. */
+#define MAX_SEGS 64
+
+/* Add [A, B) of S to the fenced blocks; past MAX_SEGS the last block
+ * grows instead, so nothing is lost. */
+static void add_seg(span *segs, int *nseg, size_t a, size_t b)
+{
+    if (*nseg < MAX_SEGS)
+        segs[(*nseg)++] = (span){ a, b };
+    else
+        segs[MAX_SEGS - 1].b = b;
+}
+
+/* Text between fenced blocks: prose is dropped (and quoted in a warning),
+ * but text holding elements with boxes is document content the model
+ * left outside the fence, and is kept. */
+static void outside(conv *c, const char *s, size_t a, size_t b, span *segs,
+                    int *nseg, const char *what)
+{
+    if (b <= a)
+        return;
+    static const char mark[] = "data-bbox";
+    for (size_t i = a; i + sizeof mark - 1 <= b; i++)
+        if (s[i] == 'd' && !memcmp(s + i, mark, sizeof mark - 1)) {
+            add_seg(segs, nseg, a, b);
+            return;
+        }
+    note_dropped(c, what, s + a, b - a);
+}
+
 static void envelope(conv *c, const char *s, size_t n, vd__buf *out,
                      const char **html, size_t *html_len)
 {
-    span segs[64];
-    const int maxseg = (int)(sizeof segs / sizeof *segs);
+    span segs[MAX_SEGS];
     int nseg = 0;
     const char *lt = memchr(s, '<', n);
     size_t first_tag = lt ? (size_t)(lt - s) : n;
@@ -372,34 +400,30 @@ static void envelope(conv *c, const char *s, size_t n, vd__buf *out,
             int info;
             if (fence_line(s, pos, eol, &info)) {
                 if (inside) {
-                    if (nseg < maxseg)
-                        segs[nseg++] = (span){ seg_start, pos };
+                    add_seg(segs, &nseg, seg_start, pos);
                     /* "```html" while inside: the output starts over */
                     inside = info;
                     seg_start = next;
                     out_start = next;
                 } else {
-                    if (pos > out_start)
-                        note_dropped(c, "text outside the HTML code fence",
-                                     s + out_start, pos - out_start);
+                    outside(c, s, out_start, pos, segs, &nseg,
+                            "text outside the HTML code fence");
                     inside = 1;
                     seg_start = next;
                 }
             }
             pos = next;
         }
-        if (inside) {
-            if (nseg < maxseg)
-                segs[nseg++] = (span){ seg_start, n };
-        } else if (out_start < n) {
-            note_dropped(c, "text after the HTML code fence", s + out_start,
-                         n - out_start);
-        }
+        if (inside)
+            add_seg(segs, &nseg, seg_start, n);
+        else
+            outside(c, s, out_start, n, segs, &nseg,
+                    "text after the HTML code fence");
     }
 
     /* repeated copies: a block that is a prefix of another is the same
      * output cut at another point; keep the longer */
-    int keep[sizeof segs / sizeof *segs];
+    int keep[MAX_SEGS];
     for (int i = 0; i < nseg; i++) {
         keep[i] = 1;
         trim(s, &segs[i]);

@@ -233,6 +233,13 @@ static void test_envelope(void)
            "a repeated copy of the output is kept once");
     vd_doc_free(d);
 
+    d = parse("```html\n<p data-bbox=\"1 2 3 4\">A</p>\n```\n<p "
+              "data-bbox=\"5 6 7 8\">B</p>\nThanks.",
+              100, 100);
+    tap_ok(d && !strcmp(all_text(d, NULL), "A|B|Thanks.|"),
+           "boxed elements left outside the fence are kept");
+    vd_doc_free(d);
+
     d = parse("Sure! <html><body><p>A</p></body></html>", 0, 0);
     tap_ok(d && !strcmp(all_text(d, NULL), "A|") &&
                warned(d, "text before the HTML"),
