@@ -1,9 +1,8 @@
-/* Writer "jsonl": chunks for search ingestion, one JSON object per line
- * (docs/vldoc-chunk-schema.json). A chunk is a top-level block, or with
- * chunk_section every block from one heading to the next. Each carries the
- * document id, page, box, heading path, the page text and, apart, any
- * model-written (derived) text. Pages with errors or warnings get a
- * "page" record before their chunks. */
+/* Writer "jsonl": search chunks, one JSON object per line (schema in
+ * docs/vldoc-chunk-schema.json): a top-level block, or a heading section
+ * with chunk_section; with doc id, page, box, heading path, page text and
+ * derived text apart. A "page" record precedes the chunks of any page with
+ * an error, flags or warnings. */
 #include "config.h"
 
 #include <string.h>

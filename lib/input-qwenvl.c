@@ -1,9 +1,8 @@
-/* Input: QwenVL HTML that users ran elsewhere (-i qwenvl). One page: the
- * HTML file itself. Its page is the image the model saw, in pixels: the
- * size comes from --image FILE (only its header is read, through the
- * generic input API) or --image-size WxH; the model's coordinate space is
- * that size after Qwen2.5-VL's smart resize with the processor's default
- * pixel limits, which is what a stock server applies. */
+/* Input: QwenVL HTML run elsewhere (-i qwenvl), one page: the file. The
+ * page is the image the model was sent, in pixels (--image FILE, header
+ * only, through the generic input API; or --image-size WxH); boxes are in
+ * that size after Qwen2.5-VL's smart resize with the processor defaults,
+ * which is what a stock server applies. */
 #include "config.h"
 
 #include <stdio.h>

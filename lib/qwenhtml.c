@@ -1,8 +1,7 @@
 /* QwenVL HTML -> document tree. Takes the engine's raw answer (fenced,
- * prefixed with prose, truncated, misnested, looping, not valid UTF-8),
- * repairs the envelope and the bytes, parses it with libxml2's recovering
- * HTML parser and turns elements into blocks with their data-bbox checked
- * and mapped to page coordinates. Every repair becomes a page warning;
+ * wrapped in prose, truncated, misnested, looping, not UTF-8), repairs the
+ * envelope and the bytes, parses it with libxml2's recovering parser and
+ * makes blocks with checked, mapped boxes. Every repair is a page warning;
  * recoverable text is never dropped and no input may crash it. */
 #include "config.h"
 

@@ -1,13 +1,8 @@
-/* Benchmark: MB/s of QwenVL HTML converted to each output format (HTML ->
- * libxml2 -> tree -> writer), on the real model outputs in the shared
- * corpus plus a generated page of tables, lists and formulas. Prints a
- * table of medians; the goal is >= 50 MB/s for every format, so that
- * conversion is never the bottleneck next to the model. The first row is
- * libxml2's HTML parser alone on the same bytes: the floor under every
- * other row.
- *
- *   tools/bench-html [-n RUNS] [-m MB-per-run] [FILE.html...]
- */
+/* Benchmark: MB/s of QwenVL HTML converted to each format (HTML ->
+ * libxml2 -> tree -> writer) on the shared corpus's real model outputs
+ * plus a dense generated page; medians in a table, next to libxml2's
+ * parser alone on the same bytes. Goal: >= 50 MB/s for every format.
+ * Usage: tools/bench-html [-n RUNS] [-m MB-per-run] [FILE.html...] */
 #include "config.h"
 
 #include <dirent.h>

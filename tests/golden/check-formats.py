@@ -426,8 +426,12 @@ def main():
            "html: %r\ntree: %r" % (sorted(a.boxes)[:4], sorted(want_boxes)[:4]))
 
         # ground truth of the real model outputs
-        gt_path = os.path.join(gt_dir, name + ".elements.gt.json") \
-            if gt_dir else ""
+        gt_path = ""
+        for base in (name, "qwen25vl_" + name):
+            p = os.path.join(gt_dir, base + ".elements.gt.json") \
+                if gt_dir else ""
+            if p and os.path.exists(p):
+                gt_path = p
         if not gt_path or not os.path.exists(gt_path):
             continue
         with open(gt_path) as f:

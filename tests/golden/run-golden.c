@@ -262,7 +262,12 @@ int main(int argc, char **argv)
         for (int i = 0; i < n; i++) {
             input in;
             char path[4608];
-            snprintf(in.name, sizeof in.name, "%s", names[i]);
+            /* short names: the tarball's tar format keeps paths under
+             * 100 bytes */
+            const char *shortn = names[i];
+            if (!strncmp(shortn, "qwen25vl_", 9))
+                shortn += 9;
+            snprintf(in.name, sizeof in.name, "%s", shortn);
             snprintf(path, sizeof path, "%s/%s.output.html", sdir, names[i]);
             in.html = slurp(path, &in.len);
             shared_map(sdir, names[i], &in.map);
