@@ -33,6 +33,7 @@ if [ $stale -eq 1 ]; then
       $(pkg-config --cflags libxml-2.0 json-c) $srcs -o "$bin.tmp" \
       $(pkg-config --libs libxml-2.0 json-c) -lm -lpthread \
       >"$B/tests/fuzz/libfuzzer-build.log" 2>&1; then
+    rm -f "$bin.tmp"
     echo "1..0 # SKIP libFuzzer build failed (clang's compiler-rt missing?)"
     exit 77
   fi

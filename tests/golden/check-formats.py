@@ -467,6 +467,16 @@ def main():
         ok(want <= flags, "%s: page flags %s include %s" %
            (name, sorted(flags), sorted(want)))
 
+    # the project's own corpus (text engine output) follows the schema too
+    cdir = os.path.join(srcdir, "corpus")
+    for f in sorted(os.listdir(cdir)) if os.path.isdir(cdir) else []:
+        if not f.endswith(".expected.json"):
+            continue
+        with open(os.path.join(cdir, f)) as fp:
+            errs = list(doc_schema.iter_errors(json.load(fp)))
+        ok(not errs, "corpus/%s validates against vldoc-schema.json" % f,
+           "\n".join(e.message for e in errs[:5]))
+
     print("1..%d" % n_test)
     return 1 if n_fail else 0
 

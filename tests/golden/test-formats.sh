@@ -19,5 +19,8 @@ trap 'rm -rf "$out"' EXIT
   exit 1
 }
 rm -f "$out.log"
-exec "$PY" "$VLDOC_SRCDIR/tests/golden/check-formats.py" "$out" \
+"$PY" "$VLDOC_SRCDIR/tests/golden/check-formats.py" "$out" \
   "$VLDOC_SRCDIR" "${VLDOC_SHARED:-}"
+rc=$?
+rm -rf "$out"
+exit $rc
