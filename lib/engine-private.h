@@ -71,6 +71,8 @@ typedef struct vd__engine_vt {
 } vd__engine_vt;
 
 extern const vd__engine_vt vd__engine_text;
+/* internal: pass-through for -i qwenvl inputs (engine-html.c) */
+extern const vd__engine_vt vd__engine_html;
 #ifdef HAVE_CURL
 extern const vd__engine_vt vd__engine_remote;
 /* Remote: send IMG (already at its model size; the engine takes it
