@@ -228,6 +228,17 @@ typedef struct sjob {
     const char *retry_after; /* header value, or NULL */
     sbuf body;
     int failed_pages;
+    /* chat with "stream": true: server-sent events, written by the worker
+     * as tokens come and read by the connection's thread */
+    bool stream, stream_usage;
+    bool streaming; /* events went out already: the answer is SSE */
+    bool sse_done;  /* [DONE] is written */
+    sbuf sse;
+    size_t sse_sent;
+    unsigned long long id;
+    long long created;
+    struct timespec deadline; /* streaming: when to give up */
+    struct server *server;
     struct sjob *next;
 } sjob;
 
@@ -280,6 +291,7 @@ static void job_release(server *s, sjob *j)
     free(j->system);
     free(j->password);
     free(j->body.p);
+    free(j->sse.p);
     free(j);
     (void)s;
 }
@@ -319,6 +331,8 @@ static int http_of(vd_status st)
         return 501;
     case VD_ERR_TIMEOUT:
         return 504;
+    case VD_ERR_REMOTE: /* serve in front of --engine remote */
+        return 502;
     case VD_ERR_CANCELLED:
     case VD_ERR_NOMEM:
         return 503;
@@ -356,8 +370,96 @@ static bool job_stopped(server *s, sjob *j)
     return stop;
 }
 
+/* ---- streaming (chat "stream": true) ---- */
+
+/* One chunk event: DELTA_JSON is the delta object's members, FINISH the
+ * finish_reason or NULL. Called with s->mu held. */
+static void sse_chunk(server *s, sjob *j, const char *content, size_t len,
+                      const char *finish)
+{
+    sbuf *b = &j->sse;
+    sb_printf(b,
+              "data: {\"id\":\"chatcmpl-%llx\",\"object\":\"chat.completion."
+              "chunk\",\"created\":%lld,\"model\":",
+              j->id, j->created);
+    sb_json(b, s->model_name, strlen(s->model_name));
+    sb_puts(b, ",\"choices\":[{\"index\":0,\"delta\":{");
+    if (!j->streaming && !finish)
+        sb_puts(b, "\"role\":\"assistant\",");
+    if (content) {
+        sb_puts(b, "\"content\":");
+        sb_json(b, content, len);
+    }
+    if (b->n && b->p[b->n - 1] == ',')
+        b->p[--b->n] = '\0';
+    sb_printf(b, "},\"finish_reason\":%s%s%s}]}\n\n", finish ? "\"" : "",
+              finish ? finish : "null", finish ? "\"" : "");
+}
+
+typedef struct tokctx {
+    server *s;
+    sjob *j;
+} tokctx;
+
+/* The engine's token callback: each piece becomes an event at once. */
+static int on_piece(void *user, int id, const char *piece, size_t len)
+{
+    (void)id;
+    tokctx *tc = user;
+    server *s = tc->s;
+    sjob *j = tc->j;
+    pthread_mutex_lock(&s->mu);
+    bool stop = j->abandoned || j->shutdown;
+    if (!stop && len) {
+        sse_chunk(s, j, piece, len, NULL);
+        j->streaming = true;
+        pthread_cond_signal(&j->done);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return stop;
+}
+
+/* The end of a streamed answer: what was not streamed yet (engines that
+ * do not stream tokens send it all at once), the finish reason, usage
+ * when asked, and [DONE]. HTML NULL: the run failed with MSG. */
+static void sse_end(server *s, sjob *j, const char *html, size_t len,
+                    const char *finish, const vd_page_stats *ps,
+                    const char *msg)
+{
+    pthread_mutex_lock(&s->mu);
+    if (html && !j->streaming)
+        sse_chunk(s, j, html, len, NULL);
+    if (html) {
+        sse_chunk(s, j, NULL, 0, finish);
+        if (j->stream_usage)
+            sb_printf(&j->sse,
+                      "data: {\"id\":\"chatcmpl-%llx\",\"object\":\"chat."
+                      "completion.chunk\",\"created\":%lld,\"choices\":[],"
+                      "\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":"
+                      "%d,\"total_tokens\":%d}}\n\n",
+                      j->id, j->created, ps->prompt_tokens,
+                      ps->generated_tokens,
+                      ps->prompt_tokens + ps->generated_tokens);
+    } else {
+        sb_puts(&j->sse, "data: {\"error\":{\"message\":");
+        sb_json(&j->sse, msg, strlen(msg));
+        sb_puts(&j->sse, ",\"type\":\"server_error\"}}\n\n");
+    }
+    sb_puts(&j->sse, "data: [DONE]\n\n");
+    j->streaming = true;
+    j->sse_done = true;
+    j->http = 200;
+    j->ctype = "text/event-stream";
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void run_chat(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
 {
+    tokctx tc = { s, j };
+    if (j->stream) {
+        j->call.on_token = on_piece;
+        j->call.on_token_user = &tc;
+    }
     vd_input *in = NULL;
     vd_status st = vd_input_open(ctx, j->tmp, NULL, &in);
     if (st) {
@@ -394,22 +496,33 @@ static void run_chat(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
         st = vd_engine_page_html_opts(ctx, eng, in, 0, &j->call, &html, &len,
                                       NULL, &ps);
     vd_input_free(in);
+    j->call.on_token = NULL;
     if (!html) {
         const char *m = vd_ctx_errmsg(ctx);
-        set_error(j, http_of(st), st == VD_ERR_MODEL ? "server_error" : "error",
-                  "%s", m[0] ? m : vd_status_str(st));
+        pthread_mutex_lock(&s->mu);
+        bool streaming = j->streaming;
+        pthread_mutex_unlock(&s->mu);
+        if (streaming) /* the 200 went out: the error goes as an event */
+            sse_end(s, j, NULL, 0, NULL, &ps, m[0] ? m : vd_status_str(st));
+        else
+            set_error(j, http_of(st),
+                      st == VD_ERR_MODEL ? "server_error" : "error", "%s",
+                      m[0] ? m : vd_status_str(st));
         return;
     }
     /* a generation cut short still answers, as OpenAI does, with
      * finish_reason "length" */
     const char *finish = st == VD_OK ? "stop" : "length";
-    unsigned long long id = ((unsigned long long)time(NULL) << 20) ^
-                            (unsigned long long)(uintptr_t)j;
+    if (j->stream) {
+        sse_end(s, j, html, len, finish, &ps, NULL);
+        vd_free(html);
+        return;
+    }
     sbuf *b = &j->body;
     sb_printf(b,
               "{\"id\":\"chatcmpl-%llx\",\"object\":\"chat.completion\","
               "\"created\":%lld,\"model\":",
-              id, (long long)time(NULL));
+              j->id, j->created);
     sb_json(b, s->model_name, strlen(s->model_name));
     sb_puts(b, ",\"choices\":[{\"index\":0,\"message\":{\"role\":"
                "\"assistant\",\"content\":");
@@ -540,7 +653,12 @@ static void *worker(void *arg)
         double dt = cli_wallclock() - t0;
 
         pthread_mutex_lock(&s->mu);
-        if (j->shutdown) {
+        if (j->shutdown && j->streaming && !j->sse_done) {
+            pthread_mutex_unlock(&s->mu);
+            sse_end(s, j, NULL, 0, NULL, NULL,
+                    "the server shut down before the request finished");
+            pthread_mutex_lock(&s->mu);
+        } else if (j->shutdown && !j->streaming && j->http != 200) {
             set_error(j, 503, "server_error",
                       "the server shut down before the request finished");
             j->retry_after = "5";
@@ -871,9 +989,12 @@ static int parse_chat(server *s, const sreq *r, sjob *j, char *err, size_t errn)
         }
         if (!bad && (v = jget(o, "n")) && json_object_get_int(v) != 1)
             bad = "n must be 1";
-        if (!bad && (v = jget(o, "stream")) && json_object_get_boolean(v))
-            bad = "stream is not supported by vldoc serve; send "
-                  "\"stream\": false";
+        if (!bad && (v = jget(o, "stream")) && json_object_get_boolean(v)) {
+            j->stream = true;
+            json_object *so = jget(o, "stream_options");
+            json_object *iu = jget(so, "include_usage");
+            j->stream_usage = iu && json_object_get_boolean(iu);
+        }
     }
     if (!bad && code == 400) {
         const char *url = json_object_get_string(image);
@@ -940,6 +1061,45 @@ static void init_call(vd_engine_opts *c)
     c->do_sample = -1;
 }
 
+/* MHD pulls a streamed answer through here, on the connection's own
+ * thread: hand out the events written so far, waiting for more until the
+ * worker writes [DONE] or the request's time is up. */
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    sjob *j = cls;
+    server *s = j->server;
+    pthread_mutex_lock(&s->mu);
+    while (j->sse_sent == j->sse.n && !j->sse_done) {
+        if (pthread_cond_timedwait(&j->done, &s->mu, &j->deadline) ==
+                ETIMEDOUT &&
+            j->sse_sent == j->sse.n && !j->sse_done) {
+            j->abandoned = true; /* the worker stops at the next token */
+            if (j->run_ctx)
+                vd_ctx_cancel(j->run_ctx);
+            pthread_mutex_unlock(&s->mu);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
+    size_t n = j->sse.n - j->sse_sent;
+    if (n > max)
+        n = max;
+    if (n)
+        memcpy(buf, j->sse.p + j->sse_sent, n);
+    j->sse_sent += n;
+    pthread_mutex_unlock(&s->mu);
+    return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void sse_done(void *cls)
+{
+    sjob *j = cls;
+    server *s = j->server;
+    pthread_mutex_lock(&s->mu);
+    job_release(s, j);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* Queue J, wait for it, answer. The handler thread blocks here. */
 static enum MHD_Result run_job(server *s, struct MHD_Connection *c, sjob *j)
 {
@@ -971,6 +1131,10 @@ static enum MHD_Result run_job(server *s, struct MHD_Connection *c, sjob *j)
     j->refs = 2;
     j->state = S_QUEUED;
     j->t_queued = cli_wallclock();
+    j->server = s;
+    j->created = (long long)time(NULL);
+    j->id = ((unsigned long long)time(NULL) << 20) ^
+            (unsigned long long)(uintptr_t)j;
     if (s->tail)
         s->tail->next = j;
     else
@@ -987,12 +1151,29 @@ static enum MHD_Result run_job(server *s, struct MHD_Connection *c, sjob *j)
         dl.tv_sec++;
         dl.tv_nsec -= 1000000000L;
     }
-    while (j->state != S_DONE) {
+    /* a streamed answer starts with its first event */
+    while (j->state != S_DONE && !j->streaming) {
         int e = pthread_cond_timedwait(&j->done, &s->mu, &dl);
-        if (e == ETIMEDOUT && j->state != S_DONE)
+        if (e == ETIMEDOUT && j->state != S_DONE && !j->streaming)
             break;
     }
     enum MHD_Result ret;
+    if (j->streaming) {
+        j->deadline = dl;
+        struct MHD_Response *r = MHD_create_response_from_callback(
+            MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, j, sse_done);
+        ret = MHD_NO;
+        if (r) {
+            MHD_add_response_header(r, "Content-Type", "text/event-stream");
+            MHD_add_response_header(r, "Cache-Control", "no-cache");
+            ret = MHD_queue_response(c, 200, r);
+            MHD_destroy_response(r); /* the response keeps J until done */
+        } else {
+            job_release(s, j);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return ret;
+    }
     if (j->state == S_DONE) {
         char fp[16];
         snprintf(fp, sizeof fp, "%d", j->failed_pages);

@@ -440,8 +440,11 @@ static void sse_event(req *q, const char *data, size_t n)
         const char *piece = json_object_get_string(c);
         size_t len = (size_t)json_object_get_string_len(c);
         vd__buf_append(NULL, &q->content, piece, len);
-        if (len && r->o.on_token &&
-            r->o.on_token(r->o.on_token_user, -1, piece, len))
+        /* a per-call callback (serve streaming a chat) wins */
+        const vd_engine_opts *cb =
+            q->call && q->call->on_token ? q->call : &r->o;
+        if (len && cb->on_token &&
+            cb->on_token(cb->on_token_user, -1, piece, len))
             q->stopped = 1;
     }
     if (ch)

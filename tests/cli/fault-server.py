@@ -49,7 +49,8 @@ state = {
     "errors": [],  # malformed requests
     "faults": FAULTS,  # the faults "mixed" cycles through
     "firsts": 0,
-    "aborted": 0,  # uploads the client broke off  # pages seen so far (mixed: picks each page's fault)
+    "aborted": 0,  # uploads the client broke off
+    "prompts": [],  # [system or None, user text, max_tokens] per request  # pages seen so far (mixed: picks each page's fault)
 }
 
 
@@ -123,7 +124,7 @@ class Handler(BaseHTTPRequestHandler):
             with lock:
                 out = {k: state[k] for k in ("requests", "auth", "bodies",
                                              "max_inflight", "errors",
-                                             "aborted")}
+                                             "aborted", "prompts")}
             self.send_json(200, out)
         else:
             self.send_json(404, {"error": {"message": "no such path"}})
@@ -145,6 +146,7 @@ class Handler(BaseHTTPRequestHandler):
                     state["max_inflight"] = 0
                     state["firsts"] = 0
                     state["aborted"] = 0
+                    state["prompts"] = []
             self.send_json(200, {"ok": True})
             return
         if self.path != "/v1/chat/completions":
@@ -165,7 +167,10 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(400, {"error": {"message": "bad request: %r" % e}})
             return
         key = "%dx%d-%s" % (w, h, hashlib.sha1(data).hexdigest()[:10])
+        system = [m["content"] for m in req["messages"] if m["role"] == "system"]
         with lock:
+            state["prompts"].append([system[0] if system else None, prompt,
+                                     req["max_tokens"]])
             if key not in state["requests"]:
                 state["firsts"] += 1
             first = state["firsts"]

@@ -105,9 +105,9 @@ chat_body image/png "$PNG" >"$T_TMP/good.json"
 sed 's/"model": "vldoc"/"model": "gpt-4o"/' "$T_TMP/good.json" >"$T_TMP/c8.in"
 s=$(req c8 POST /v1/chat/completions "$T_TMP/c8.in" "Content-Type: application/json")
 [ "$s" = 404 ] && is_error c8 "not served here"; ok $? "chat: another model: 404 ($s)"
-sed 's/"temperature": 0/"temperature": 0, "stream": true/' "$T_TMP/good.json" >"$T_TMP/c9.in"
+sed 's/"temperature": 0/"temperature": 0, "n": 2/' "$T_TMP/good.json" >"$T_TMP/c9.in"
 s=$(req c9 POST /v1/chat/completions "$T_TMP/c9.in" "Content-Type: application/json")
-[ "$s" = 400 ] && is_error c9 "stream"; ok $? "chat: stream refused clearly: 400 ($s)"
+[ "$s" = 400 ] && is_error c9 "n must be 1"; ok $? "chat: n > 1 refused clearly: 400 ($s)"
 sed 's/"max_tokens": 64/"max_tokens": -3/' "$T_TMP/good.json" >"$T_TMP/c10.in"
 s=$(req c10 POST /v1/chat/completions "$T_TMP/c10.in" "Content-Type: application/json")
 [ "$s" = 400 ] && is_error c10 "max_tokens"; ok $? "chat: bad max_tokens: 400 ($s)"
