@@ -56,7 +56,10 @@ static const char usage[] =
     "  -m, --model DIR          Qwen2.5-VL model folder (default:\n"
     "                           $VLDOC_MODEL)\n"
     "  -e, --engine NAME        auto (default: PDF text layer when there is\n"
-    "                           one, else the model), qwen, text\n"
+    "                           one, else the model), qwen, text, or remote\n"
+    "                           (in front of another server: --endpoint URL,\n"
+    "                           --remote-model M, --api-key-env VAR,\n"
+    "                           --stream)\n"
     "      --host ADDR          address to bind (default 127.0.0.1)\n"
     "      --port N             port (default 8080; 0: any free port)\n"
     "      --port-file FILE     write the bound port to FILE\n"
@@ -1464,6 +1467,10 @@ enum {
     O_GRACE,
     O_MINPX,
     O_MAXPX,
+    O_ENDPOINT,
+    O_REMOTE_MODEL,
+    O_API_KEY_ENV,
+    O_STREAM,
 };
 
 static const struct option long_opts[] = {
@@ -1483,6 +1490,10 @@ static const struct option long_opts[] = {
     { "shutdown-grace", required_argument, NULL, O_GRACE },
     { "min-pixels", required_argument, NULL, O_MINPX },
     { "max-pixels", required_argument, NULL, O_MAXPX },
+    { "endpoint", required_argument, NULL, O_ENDPOINT },
+    { "remote-model", required_argument, NULL, O_REMOTE_MODEL },
+    { "api-key-env", required_argument, NULL, O_API_KEY_ENV },
+    { "stream", no_argument, NULL, O_STREAM },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
@@ -1591,6 +1602,18 @@ int cli_serve_main(int argc, char **argv)
                 return CLI_USAGE;
             s.eng.render.max_pixels = lv;
             break;
+        case O_ENDPOINT:
+            s.eng.endpoint = optarg;
+            break;
+        case O_REMOTE_MODEL:
+            s.eng.remote_model = optarg;
+            break;
+        case O_API_KEY_ENV:
+            s.eng.api_key_env = optarg;
+            break;
+        case O_STREAM:
+            s.eng.stream = 1;
+            break;
         case 'q':
             s.quiet = true;
             break;
@@ -1622,7 +1645,8 @@ int cli_serve_main(int argc, char **argv)
                                           : "not a directory");
             return CLI_FAILED;
         }
-    } else if (!s.quiet && strcmp(s.eng.engine, "text") != 0) {
+    } else if (!s.quiet && strcmp(s.eng.engine, "text") != 0 &&
+               strcmp(s.eng.engine, "remote") != 0) {
         fprintf(stderr,
                 "vldoc: serve: warning: no model (--model DIR): only PDFs "
                 "with a text layer can be converted, and chat requests "

@@ -972,6 +972,10 @@ static void encode(vd_ctx *ctx, remote *r, req *q)
     vd__buf_init(&body, 0);
     if (ctx)
         vd_ctx_clear(ctx);
+    /* no resolution in the file: the model image's pixels are not square
+     * on the page, and a reader that honours pHYs (vldoc serve's own
+     * decoder does) would stretch it off the size it must keep */
+    vd_image_set_dpi(q->img, 0, 0);
     vd_status st = build_body(ctx, r, q->img, q->call, &body);
     vd_image_free(q->img);
     q->img = NULL;
