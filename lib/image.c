@@ -10,7 +10,7 @@
 
 #include <jpeglib.h>
 
-#include "vd-private.h"
+#include "raster.h"
 
 struct vd_image {
     int w, h;
@@ -23,8 +23,7 @@ vd_status vd_image_new(vd_ctx *ctx, int w, int h, vd_image **out)
 {
     *out = NULL;
     if (w <= 0 || h <= 0)
-        return vd__fail(ctx, VD_ERR_ARG, "image size %d x %d is empty", w,
-                        h);
+        return vd__fail(ctx, VD_ERR_ARG, "image size %d x %d is empty", w, h);
     uint64_t pixels = (uint64_t)w * (uint64_t)h;
     if (pixels > ctx->opts.limits.max_page_pixels)
         return vd__fail(ctx, VD_ERR_LIMIT,
@@ -96,6 +95,85 @@ void vd_image_set_dpi(vd_image *img, double dx, double dy)
     img->dpi_x = dx;
     img->dpi_y = dy;
 }
+
+/* ---- helpers for the decoders ---- */
+
+void vd__orient_size(int orientation, int w, int h, int *vw, int *vh)
+{
+    if (orientation >= 5 && orientation <= 8) {
+        *vw = h;
+        *vh = w;
+    } else {
+        *vw = w;
+        *vh = h;
+    }
+}
+
+/* TIFF 6.0 section 8 / EXIF 2.3 tag 0x0112: where stored row 0 and column
+ * 0 sit in the picture. Stored (x, y) lands at visible (vx, vy). */
+void vd__orient_put_row(vd__orient_dst *d, int y, const uint8_t *rgb)
+{
+    vd_image *img = d->img;
+    int w = d->stored_w, h = d->stored_h;
+    size_t stride = img->stride;
+    uint8_t *px = img->px;
+    if (y < 0 || y >= h)
+        return;
+    switch (d->orientation) {
+    default: /* 1: top-left, as stored */
+        memcpy(px + (size_t)y * stride, rgb, (size_t)w * 3);
+        return;
+    case 2: /* top-right: mirrored left to right */
+    case 4: /* bottom-left: mirrored top to bottom */
+    case 3: /* bottom-right: turned 180 degrees */
+    {
+        int vy = d->orientation == 2 ? y : h - 1 - y;
+        uint8_t *o = px + (size_t)vy * stride;
+        if (d->orientation == 4) {
+            memcpy(o, rgb, (size_t)w * 3);
+            return;
+        }
+        for (int x = 0; x < w; x++)
+            memcpy(o + (size_t)(w - 1 - x) * 3, rgb + (size_t)x * 3, 3);
+        return;
+    }
+    case 5: /* left-top: transposed */
+    case 6: /* right-top: turned 90 degrees clockwise */
+    case 7: /* right-bottom: transverse */
+    case 8: /* left-bottom: turned 90 degrees counter-clockwise */
+    {
+        int vx = d->orientation == 5 || d->orientation == 8 ? y : h - 1 - y;
+        int flip = d->orientation == 7 || d->orientation == 8;
+        uint8_t *o = px + (size_t)vx * 3;
+        for (int x = 0; x < w; x++) {
+            int vy = flip ? w - 1 - x : x;
+            memcpy(o + (size_t)vy * stride, rgb + (size_t)x * 3, 3);
+        }
+        return;
+    }
+    }
+}
+
+void vd__rgba_on_white(uint8_t *rgb, const uint8_t *rgba, int n)
+{
+    for (int i = 0; i < n; i++, rgb += 3, rgba += 4) {
+        unsigned a = rgba[3], bg = 255 * (255 - a);
+        rgb[0] = (uint8_t)((rgba[0] * a + bg + 127) / 255);
+        rgb[1] = (uint8_t)((rgba[1] * a + bg + 127) / 255);
+        rgb[2] = (uint8_t)((rgba[2] * a + bg + 127) / 255);
+    }
+}
+
+const char *vd__orientation_name(int o)
+{
+    static const char *const names[] = {
+        "top-left", "top-left",  "top-right",    "bottom-right", "bottom-left",
+        "left-top", "right-top", "right-bottom", "left-bottom",
+    };
+    return o >= 1 && o <= 8 ? names[o] : names[0];
+}
+
+/* ---- PNG output ---- */
 
 typedef struct png_err {
     char msg[256];

@@ -10,23 +10,30 @@ typedef struct vd__input_vt {
     vd_format format;
     vd_status (*page_info)(vd_ctx *ctx, vd_input *in, int page,
                            vd_page_info *info);
-    vd_status (*render)(vd_ctx *ctx, vd_input *in, int page,
-                        const vd_render_opts *o, vd_image **out);
+    /* Rasterize page PAGE. PDF: the visible page (crop box, /Rotate)
+     * scaled to fill exactly W x H pixels. Images: W and H are ignored and
+     * the page comes back decoded at its stored pixel grid, turned to its
+     * visible orientation (page_info's width x height), with its DPI. */
+    vd_status (*render)(vd_ctx *ctx, vd_input *in, int page, int w, int h,
+                        vd_image **out);
     void (*close)(vd_input *in);
 } vd__input_vt;
 
 struct vd_input {
     const vd__input_vt *vt;
     vd_format format;
-    char *path;          /* owned */
+    char *path; /* owned */
     int npages;
-    vd_input_opts opts;  /* password not kept */
-    void *priv;          /* decoder state, freed by vt->close */
+    vd_input_opts opts; /* password not kept */
+    void *priv;         /* decoder state, freed by vt->close */
 };
 
 /* Each decoder fills IN->vt, IN->priv and IN->npages, or fails with a
  * message naming IN->path. */
 vd_status vd__pdf_open(vd_ctx *ctx, vd_input *in, const char *password);
+vd_status vd__tiff_open(vd_ctx *ctx, vd_input *in);
+vd_status vd__png_open(vd_ctx *ctx, vd_input *in);
+vd_status vd__jpeg_open(vd_ctx *ctx, vd_input *in);
 
 /* One character of a PDF page's text layer, in Poppler's reading order. */
 typedef struct vd__pdf_char {
@@ -42,7 +49,7 @@ enum { VD__PDF_BOLD = 1, VD__PDF_ITALIC = 2, VD__PDF_UNDERLINE = 4 };
 typedef struct vd__pdf_text {
     vd__pdf_char *chars; /* owned */
     size_t n;
-    char **fonts;        /* owned font names */
+    char **fonts; /* owned font names */
     int nfonts;
     double page_w, page_h; /* points, visible orientation */
     int rotate;

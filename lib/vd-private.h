@@ -220,12 +220,10 @@ vd_status vd__image_encode_jpeg(vd_ctx *ctx, const vd_image *img,
  * smart resize, for the page described by INFO under render options O:
  * scanned pages at their image's resolution, born-digital pages at the DPI
  * that fills o->max_pixels (or o->dpi). Every engine uses this, so the
- * text layer's boxes and the model's boxes share one pixel space. */
-typedef struct vd__page_geom {
-    double dpi_x, dpi_y;    /* render resolution (PDF); native (images) */
-    int raster_w, raster_h; /* rendered size in pixels */
-    vd_pagemap map;         /* model size and page size */
-} vd__page_geom;
+ * text layer's boxes and the model's boxes share one pixel space. The
+ * fields are those of the public vd_page_geom (input.h). Errors name no
+ * file: VD_ERR_ARG (aspect ratio over 200), VD_ERR_FORMAT (empty page). */
+typedef vd_page_geom vd__page_geom;
 vd_status vd__page_geometry(vd_ctx *ctx, const vd_page_info *info,
                             const vd_render_opts *o, vd__page_geom *g);
 
