@@ -1,8 +1,7 @@
-/* Helpers for the Qwen2.5-VL reference tests: find the shared folder, open
- * a case's safetensors file, read a tensor as fp32 or int64, compare float
- * tensors under the tolerance of refs/README.md (abs 1e-4, or 2e-5 of the
- * tensor's largest magnitude), and render a reference image the way the
- * engine does (vd_input_render_model at the processor's pixel budget). */
+/* Helpers for the multimodal reference tests, on top of refs.h: the image
+ * cases, a case's safetensors file, one TAP line per float comparison
+ * under refs/README.md's tolerance, and a reference image rendered the
+ * way the engine does (vd_input_render_model at the processor's budget). */
 #ifndef VD_TEST_QWEN_REFS_H
 #define VD_TEST_QWEN_REFS_H
 
@@ -10,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tap.h"
 #include "qwen.h"
 #include "raster.h"
-#include "safetensors.h"
+#include "refs.h"
 
 /* The cases every tiny model has, and the images behind them. */
 typedef struct ref_case {
@@ -33,7 +31,7 @@ static const ref_case ref_cases[] = {
 static const char *const ref_models[] = { "tiny", "tiny-untied" };
 
 /* $VLDOC_SHARED when it holds the Qwen references; else skip the test. */
-static inline const char *refs_shared_or_skip(void)
+static inline const char *vrefs_shared_or_skip(void)
 {
     const char *s = getenv("VLDOC_SHARED");
     char p[1024];
@@ -45,68 +43,24 @@ static inline const char *refs_shared_or_skip(void)
     return s;
 }
 
-static inline vd__safetensors *refs_open(vd_ctx *ctx, const char *shared,
-                                         const char *sub, const char *name)
+static inline vd__safetensors *vrefs_open(const char *shared, const char *sub,
+                                          const char *name)
 {
-    char p[1024];
-    snprintf(p, sizeof p, "%s/refs/qwen25vl/%s/%s.safetensors", shared, sub,
-             name);
-    vd__safetensors *st = NULL;
-    if (vd__st_open(ctx, p, &st) != VD_OK) {
-        tap_diag("%s: %s", p, vd_ctx_errmsg(ctx));
-        return NULL;
-    }
-    return st;
-}
-
-/* Tensor NAME of ST widened to fp32 (malloc'd; caller frees), with its
- * element count in *N. NULL when absent. */
-static inline float *refs_f32(vd_ctx *ctx, vd__safetensors *st,
-                              const char *name, int64_t *n)
-{
-    const vd__st_tensor *t = st ? vd__st_find(st, name) : NULL;
-    if (!t) {
-        tap_diag("reference tensor %s missing", name);
-        return NULL;
-    }
-    float *v = malloc((size_t)(t->numel ? t->numel : 1) * sizeof *v);
-    if (v && vd__st_to_f32(ctx, t, v) != VD_OK) {
-        free(v);
-        return NULL;
-    }
-    if (n)
-        *n = t->numel;
-    return v;
-}
-
-static inline int64_t *refs_i64(vd_ctx *ctx, vd__safetensors *st,
-                                const char *name, int64_t *n)
-{
-    const vd__st_tensor *t = st ? vd__st_find(st, name) : NULL;
-    if (!t) {
-        tap_diag("reference tensor %s missing", name);
-        return NULL;
-    }
-    int64_t *v = malloc((size_t)(t->numel ? t->numel : 1) * sizeof *v);
-    if (v && vd__st_to_i64(ctx, t, v) != VD_OK) {
-        free(v);
-        return NULL;
-    }
-    if (n)
-        *n = t->numel;
-    return v;
+    char rel[512];
+    snprintf(rel, sizeof rel, "%s/%s.safetensors", sub, name);
+    return refs_open(shared, rel);
 }
 
 /* Rows of a 2-D reference tensor. */
-static inline int64_t refs_rows(vd__safetensors *st, const char *name)
+static inline int64_t vrefs_rows(vd__safetensors *st, const char *name)
 {
     const vd__st_tensor *t = st ? vd__st_find(st, name) : NULL;
     return t && t->ndim >= 1 ? t->shape[0] : -1;
 }
 
 /* Largest |a - b| over N values, and the largest |b|. */
-static inline double refs_maxdiff(const float *a, const float *b, int64_t n,
-                                  double *maxref)
+static inline double vrefs_maxdiff(const float *a, const float *b, int64_t n,
+                                   double *maxref)
 {
     double d = 0, m = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -121,22 +75,24 @@ static inline double refs_maxdiff(const float *a, const float *b, int64_t n,
     return d;
 }
 
-/* The README's acceptance for float tensors on the tiny models. */
-static inline int refs_close(const char *what, const float *got,
-                             const float *ref, int64_t n)
+/* One TAP line: GOT within the README's tolerance of REF. */
+static inline int vrefs_check(const char *what, const float *got,
+                              const float *ref, int64_t n)
 {
-    double m, d = refs_maxdiff(got, ref, n, &m);
-    double tol = 1e-4 > 2e-5 * m ? 1e-4 : 2e-5 * m;
-    return tap_ok(d <= tol, "%s: max |diff| %.3g (max |ref| %.3g, tol %.3g)",
-                  what, d, m, tol);
+    double m = 0, d = got && ref ? vrefs_maxdiff(got, ref, n, &m) : NAN;
+    double tol =
+        REFS_ABS_TOL > REFS_REL_TOL * m ? REFS_ABS_TOL : REFS_REL_TOL * m;
+    return tap_ok(got && ref && n > 0 && d <= tol,
+                  "%s: max |diff| %.3g (max |ref| %.3g, tol %.3g)", what, d, m,
+                  tol);
 }
 
 /* Render reference image C the way the engine does and make its
  * pixel_values. Caller frees *PV with vd__aligned_free. */
-static inline vd_status refs_pixel_values(vd_ctx *ctx, const char *shared,
-                                          const ref_case *c,
-                                          const vd__qwen_cfg *cfg, float **pv,
-                                          int64_t *rows, vd__qwen_grid *g)
+static inline vd_status vrefs_pixel_values(vd_ctx *ctx, const char *shared,
+                                           const ref_case *c,
+                                           const vd__qwen_cfg *cfg, float **pv,
+                                           int64_t *rows, vd__qwen_grid *g)
 {
     char p[1024];
     snprintf(p, sizeof p, "%s/refs/qwen25vl/images/%s", shared, c->image);

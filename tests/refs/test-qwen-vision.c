@@ -64,22 +64,22 @@ static int64_t max_ulps(const float *a, const float *b, int64_t n)
 static void check_pixels(vd_ctx *ctx, const char *shared, const ref_case *c,
                          const float *pv, int64_t rows, const vd__qwen_grid *g)
 {
-    vd__safetensors *st = refs_open(ctx, shared, "processor", c->name);
+    vd__safetensors *st = vrefs_open(shared, "processor", c->name);
     int64_t n = 0;
-    int64_t *thw = refs_i64(ctx, st, "image_grid_thw", &n);
+    int64_t *thw = refs_i64(st, "image_grid_thw", &n);
     tap_ok(thw && n == 3 && thw[0] == g->t && thw[1] == g->h && thw[2] == g->w,
            "%s: image_grid_thw %d %d %d", c->name, g->t, g->h, g->w);
     const int64_t W = 1176;
     if (vd__st_find(st, "pixel_values")) {
-        float *ref = refs_f32(ctx, st, "pixel_values", &n);
+        float *ref = refs_f32(st, "pixel_values", &n);
         tap_ok(ref && n == rows * W && max_ulps(pv, ref, n) <= 1,
                "%s: pixel_values [%lld x 1176] within 1 ulp", c->name,
                (long long)rows);
         free(ref);
     } else {
-        float *head = refs_f32(ctx, st, "pixel_values_head256", NULL);
-        float *tail = refs_f32(ctx, st, "pixel_values_tail256", NULL);
-        float *sums = refs_f32(ctx, st, "pixel_values_row_sums", &n);
+        float *head = refs_f32(st, "pixel_values_head256", NULL);
+        float *tail = refs_f32(st, "pixel_values_tail256", NULL);
+        float *sums = refs_f32(st, "pixel_values_row_sums", &n);
         int ok = head && tail && sums && n == rows && rows >= 256;
         ok = ok && max_ulps(pv, head, 256 * W) <= 1 &&
              max_ulps(pv + (rows - 256) * W, tail, 256 * W) <= 1;
@@ -112,21 +112,21 @@ static void check_case(vd_ctx *ctx, const char *shared, const char *model,
     float *pv = NULL;
     int64_t rows = 0;
     vd__qwen_grid g = { 0, 0, 0 };
-    vd_status st = refs_pixel_values(ctx, shared, c, &m->cfg, &pv, &rows, &g);
+    vd_status st = vrefs_pixel_values(ctx, shared, c, &m->cfg, &pv, &rows, &g);
     if (!tap_ok(st == VD_OK, "%s/%s: pixel_values (%s)", model, c->name,
                 vd_ctx_errmsg(ctx)))
         return;
     if (check_pv)
         check_pixels(ctx, shared, c, pv, rows, &g);
 
-    vd__safetensors *ref = refs_open(ctx, shared, model, c->name);
+    vd__safetensors *ref = vrefs_open(shared, model, c->name);
     char what[160];
 
     /* window index */
     vd__qwen_winidx wi;
     int64_t n_order = 0, n_cu = 0;
-    int64_t *order = refs_i64(ctx, ref, "vision_window_index", &n_order);
-    int64_t *cu = refs_i64(ctx, ref, "vision_cu_window_seqlens", &n_cu);
+    int64_t *order = refs_i64(ref, "vision_window_index", &n_order);
+    int64_t *cu = refs_i64(ref, "vision_cu_window_seqlens", &n_cu);
     int ok = vd__qwen_window_index(ctx, vc, &g, &wi) == VD_OK && order && cu &&
              wi.n_tok == n_order && wi.n_cu == n_cu;
     for (int64_t i = 0; ok && i < n_order; i++)
@@ -144,9 +144,9 @@ static void check_case(vd_ctx *ctx, const char *shared, const char *model,
     /* the tower, observed at every stage */
     capture cap;
     memset(&cap, 0, sizeof cap);
-    cap.rows[0] = refs_rows(ref, "vision_patch_embed_out");
-    cap.rows[1] = refs_rows(ref, "vision_block0_out_windowed");
-    cap.rows[2] = refs_rows(ref, "vision_merger_out_windowed");
+    cap.rows[0] = vrefs_rows(ref, "vision_patch_embed_out");
+    cap.rows[1] = vrefs_rows(ref, "vision_block0_out_windowed");
+    cap.rows[2] = vrefs_rows(ref, "vision_merger_out_windowed");
     int64_t ntok = vd__qwen_image_tokens(&m->cfg, &g);
     int64_t OUT = vc->out_hidden, D = vc->hidden;
     float *emb = malloc((size_t)(ntok * OUT) * sizeof *emb);
@@ -158,20 +158,20 @@ static void check_case(vd_ctx *ctx, const char *shared, const char *model,
     tap_ok(st == VD_OK, "%s/%s: encode %lld patches (%s)", model, c->name,
            (long long)rows, vd_ctx_errmsg(ctx));
 
-    float *r = refs_f32(ctx, ref, "vision_patch_embed_out", NULL);
+    float *r = refs_f32(ref, "vision_patch_embed_out", NULL);
     snprintf(what, sizeof what, "%s/%s: patch embedding (%lld rows)", model,
              c->name, (long long)cap.rows[0]);
-    refs_close(what, cap.pe, r, r && cap.pe ? cap.rows[0] * D : 0);
+    vrefs_check(what, cap.pe, r, r && cap.pe ? cap.rows[0] * D : 0);
     free(r);
     int blocks_ok = 1;
     double worst = 0;
     for (int b = 0; b < vc->depth && b < MAX_BLOCKS; b++) {
         char name[64];
         snprintf(name, sizeof name, "vision_block%d_out_windowed", b);
-        r = refs_f32(ctx, ref, name, NULL);
+        r = refs_f32(ref, name, NULL);
         double mref = 0,
                d = r && cap.blk[b]
-                       ? refs_maxdiff(cap.blk[b], r, cap.rows[1] * D, &mref)
+                       ? vrefs_maxdiff(cap.blk[b], r, cap.rows[1] * D, &mref)
                        : 1e9;
         double tol = 1e-4 > 2e-5 * mref ? 1e-4 : 2e-5 * mref;
         if (!(d <= tol)) {
@@ -186,16 +186,16 @@ static void check_case(vd_ctx *ctx, const char *shared, const char *model,
            "%s/%s: %d block outputs in window order (%lld rows, worst "
            "|diff| %.3g)",
            model, c->name, vc->depth, (long long)cap.rows[1], worst);
-    r = refs_f32(ctx, ref, "vision_merger_out_windowed", NULL);
+    r = refs_f32(ref, "vision_merger_out_windowed", NULL);
     snprintf(what, sizeof what, "%s/%s: merger output (%lld rows)", model,
              c->name, (long long)cap.rows[2]);
-    refs_close(what, cap.merger, r, r && cap.merger ? cap.rows[2] * OUT : 0);
+    vrefs_check(what, cap.merger, r, r && cap.merger ? cap.rows[2] * OUT : 0);
     free(r);
     int64_t n = 0;
-    r = refs_f32(ctx, ref, "image_embeds", &n);
+    r = refs_f32(ref, "image_embeds", &n);
     snprintf(what, sizeof what, "%s/%s: image embeds [%lld x %lld]", model,
              c->name, (long long)ntok, (long long)OUT);
-    refs_close(what, emb, r, r && n == ntok * OUT ? n : 0);
+    vrefs_check(what, emb, r, r && n == ntok * OUT ? n : 0);
     free(r);
 
     free(cap.pe);
@@ -266,7 +266,7 @@ static void check_window_example(vd_ctx *ctx, const vd__qwen_model *m)
 
 int main(void)
 {
-    const char *shared = refs_shared_or_skip();
+    const char *shared = vrefs_shared_or_skip();
     vd_opts opts;
     vd_opts_init(&opts);
     opts.threads = 2;
