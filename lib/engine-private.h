@@ -25,5 +25,6 @@ typedef struct vd__engine_vt {
 } vd__engine_vt;
 
 extern const vd__engine_vt vd__engine_text;
+extern const vd__engine_vt vd__engine_qwen;
 
 #endif

@@ -11,6 +11,7 @@
 
 static const vd__engine_vt *const engines[] = {
     &vd__engine_text,
+    &vd__engine_qwen,
 };
 #define N_ENGINES (sizeof engines / sizeof *engines)
 

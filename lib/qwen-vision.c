@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "qwen.h"
+#include "raster.h"
 
 /* Rows per MLP / merger chunk: bounds the SwiGLU buffers (a page has
  * 10k+ patches) while keeping each product large enough to be fast. */
@@ -470,6 +471,111 @@ done:
     return st;
 }
 
+/* ---- one image through the tower ---- */
+
+vd_status vd__qwen_image_embed(vd_ctx *ctx, const vd__qwen_model *m,
+                               const vd_image *img, int64_t min_pixels,
+                               int64_t max_pixels,
+                               const vd__qwen_vision_opts *o,
+                               vd__qwen_grid *grid, float **embeds)
+{
+    const vd__qwen_cfg *cfg = &m->cfg;
+    const vd__qwen_vision_cfg *vc = &cfg->vision;
+    *embeds = NULL;
+    memset(grid, 0, sizeof *grid);
+    int w = vd_image_width(img), h = vd_image_height(img), mw, mh;
+    vd_status st = vd_smart_resize(
+        ctx, h, w, vc->patch * vc->merge,
+        min_pixels > 0 ? min_pixels : cfg->pre.min_pixels,
+        max_pixels > 0 ? max_pixels : cfg->pre.max_pixels, &mh, &mw);
+    if (st)
+        return st;
+    vd_image *sized = NULL;
+    if (mw != w || mh != h) {
+        if ((st = vd_image_resize(ctx, img, mw, mh, &sized)))
+            return st;
+        img = sized;
+    }
+    float *pv = NULL;
+    int64_t rows = 0;
+    int thw[3];
+    st = vd__raster_pixel_values(ctx, img, vc->patch, vc->merge,
+                                 vc->temporal_patch, &pv, &rows, thw);
+    vd_image_free(sized);
+    if (st)
+        return st;
+    vd__qwen_grid g = { thw[0], thw[1], thw[2] };
+    int64_t ntok = vd__qwen_image_tokens(cfg, &g);
+    float *e = vd__aligned_alloc(ctx, (size_t)ntok * (size_t)vc->out_hidden *
+                                          sizeof(float));
+    if (!e) {
+        vd__aligned_free(pv);
+        return VD_ERR_NOMEM;
+    }
+    st = vd__qwen_vision_encode(ctx, m, pv, &g, o, e);
+    vd__aligned_free(pv);
+    if (st) {
+        vd__aligned_free(e);
+        return st;
+    }
+    *grid = g;
+    *embeds = e;
+    return VD_OK;
+}
+
+/* ---- the multimodal prompt ---- */
+
+void vd__qwen_mm_prompt_free(vd__qwen_mm_prompt *p)
+{
+    if (!p)
+        return;
+    vd__ivec_free(&p->ids);
+    VD_FREE(p->pos);
+    p->delta = 0;
+    p->n_img = 0;
+}
+
+vd_status vd__qwen_mm_prompt_build(vd_ctx *ctx, const vd__qwen_model *m,
+                                   const char *system, const char *user,
+                                   bool image_first, const vd__qwen_grid *g,
+                                   vd__qwen_mm_prompt *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!m->tok)
+        return vd__fail(ctx, VD_ERR_ARG, "model loaded without tokenizer");
+    out->n_img = g ? vd__qwen_image_tokens(&m->cfg, g) : 0;
+    vd__qwen_part parts[2];
+    vd__qwen_part txt = { VD_QWEN_TEXT, user ? user : "", 0 };
+    vd__qwen_part pic = { VD_QWEN_IMAGE, NULL, out->n_img };
+    parts[0] = image_first ? pic : txt;
+    parts[1] = image_first ? txt : pic;
+    vd__qwen_msg msgs[2];
+    int n = 0;
+    if (system)
+        msgs[n++] = (vd__qwen_msg){ "system", system, NULL, 0 };
+    if (g)
+        msgs[n++] = (vd__qwen_msg){ "user", NULL, parts, 2 };
+    else
+        msgs[n++] = (vd__qwen_msg){ "user", txt.text, NULL, 0 };
+    vd__buf text;
+    vd__buf_init(&text, 0);
+    vd_status st = vd__qwen_chat_render(ctx, msgs, n, true, &text);
+    if (st == VD_OK)
+        st = vd__qwen_tok_encode(ctx, m->tok, text.data ? text.data : "",
+                                 text.len, &out->ids);
+    vd__buf_free(&text);
+    if (st == VD_OK &&
+        !(out->pos = vd__malloc(ctx, (size_t)(out->ids.n ? out->ids.n : 1) * 3 *
+                                         sizeof *out->pos)))
+        st = VD_ERR_NOMEM;
+    if (st == VD_OK)
+        st = vd__qwen_rope_index(ctx, &m->cfg, out->ids.v, out->ids.n, g,
+                                 g ? 1 : 0, NULL, out->pos, &out->delta);
+    if (st)
+        vd__qwen_mm_prompt_free(out);
+    return st;
+}
+
 /* ---- multimodal input embeddings ---- */
 
 vd_status vd__qwen_mm_embed(vd_ctx *ctx, const vd__qwen_model *m,
@@ -485,18 +591,12 @@ vd_status vd__qwen_mm_embed(vd_ctx *ctx, const vd__qwen_model *m,
                         "prompt has %lld image tokens but the images give "
                         "%lld embeddings",
                         (long long)pads, (long long)n_img);
-    int64_t H = m->cfg.text.hidden, V = m->text.embed.rows, k = 0;
-    for (int64_t i = 0; i < n; i++) {
-        if (ids[i] == m->cfg.image_token_id) {
+    vd_status st = vd__qwen_embed(ctx, m, ids, n, out);
+    if (st)
+        return st;
+    int64_t H = m->cfg.text.hidden, k = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] == m->cfg.image_token_id)
             memcpy(out + i * H, img + (k++) * H, (size_t)H * sizeof(float));
-        } else if (ids[i] < 0 || ids[i] >= V) {
-            return vd__fail(ctx, VD_ERR_ARG,
-                            "prompt token %lld: id %d is outside the "
-                            "vocabulary (%lld)",
-                            (long long)i, ids[i], (long long)V);
-        } else {
-            vd__mat_row_f32(&m->text.embed, ids[i], out + i * H);
-        }
-    }
     return VD_OK;
 }

@@ -502,4 +502,33 @@ vd_status vd__qwen_mm_embed(vd_ctx *ctx, const vd__qwen_model *m,
                             const int32_t *ids, int64_t n, const float *img,
                             int64_t n_img, float *out);
 
+/* One image through the tower: smart resize to multiples of patch*merge
+ * within [MIN_PIXELS, MAX_PIXELS] (0: preprocessor_config.json's), the
+ * Pillow bicubic resize when the size changes, pixel_values, encode. On
+ * VD_OK *GRID is its image_grid_thw and *EMBEDS (vd__aligned_free) its
+ * [image tokens][out_hidden] embeddings. Errors: as vd_smart_resize and
+ * vd__qwen_vision_encode. */
+vd_status vd__qwen_image_embed(vd_ctx *ctx, const vd__qwen_model *m,
+                               const vd_image *img, int64_t min_pixels,
+                               int64_t max_pixels,
+                               const vd__qwen_vision_opts *o,
+                               vd__qwen_grid *grid, float **embeds);
+
+/* A prompt of one user turn (and SYSTEM, when not NULL) holding the text
+ * USER and, with G, one image of grid G before or after it: ids with the
+ * pads expanded, 3-D positions and rope_deltas. */
+typedef struct vd__qwen_mm_prompt {
+    vd__ivec ids;
+    int32_t *pos;  /* [ids.n][3] (t, h, w); owned */
+    int64_t delta; /* rope_deltas for the generated tokens */
+    int64_t n_img; /* <|image_pad|> tokens */
+} vd__qwen_mm_prompt;
+/* Errors: as vd__qwen_chat_render, vd__qwen_tok_encode and
+ * vd__qwen_rope_index. On failure OUT is left empty. */
+vd_status vd__qwen_mm_prompt_build(vd_ctx *ctx, const vd__qwen_model *m,
+                                   const char *system, const char *user,
+                                   bool image_first, const vd__qwen_grid *g,
+                                   vd__qwen_mm_prompt *out);
+void vd__qwen_mm_prompt_free(vd__qwen_mm_prompt *p);
+
 #endif

@@ -119,4 +119,25 @@ static inline vd_status vrefs_pixel_values(vd_ctx *ctx, const char *shared,
     return st;
 }
 
+/* Remove a folder refs_model_dir made (its links, then itself), so the
+ * build tree stays clean for distcheck. */
+static inline void vrefs_model_dir_remove(const char *dir)
+{
+    static const char *const names[] = { "config.json",
+                                         "generation_config.json",
+                                         "preprocessor_config.json",
+                                         "model.safetensors",
+                                         "chat_template.json",
+                                         "tokenizer.json",
+                                         "tokenizer_config.json",
+                                         "vocab.json",
+                                         "merges.txt" };
+    char p[2048];
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+}
+
 #endif
