@@ -5,6 +5,7 @@
  * page. A page cut short by a limit still yields what was generated. */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "engine-private.h"
@@ -230,17 +231,23 @@ static vd_status qwen_page(vd_ctx *ctx, void *state, vd_input *in, int page,
     default:
         break;
     }
-    vd__info(ctx,
-             "%s: page %d: qwen: image %dx%d (%lld tokens), encode %.2f s, "
-             "prefill %lld tokens %.2f s, %lld tokens in %.2f s (%.1f "
-             "tok/s), stop: %s",
-             path, page + 1, geom.map.model_w, geom.map.model_h,
-             (long long)pr.n_img, ps->encode_seconds, (long long)n,
-             res.t_prefill, (long long)res.ids.n, res.t_decode,
-             res.t_decode > 0 ? (double)res.ids.n / res.t_decode : 0.0,
-             vd__qwen_stop_name(res.stop));
+    vd__debug(ctx,
+              "%s: page %d: qwen: image %dx%d (%lld tokens), encode %.2f s, "
+              "prefill %lld tokens %.2f s, %lld tokens in %.2f s (%.1f "
+              "tok/s), stop: %s",
+              path, page + 1, geom.map.model_w, geom.map.model_h,
+              (long long)pr.n_img, ps->encode_seconds, (long long)n,
+              res.t_prefill, (long long)res.ids.n, res.t_decode,
+              res.t_decode > 0 ? (double)res.ids.n / res.t_decode : 0.0,
+              vd__qwen_stop_name(res.stop));
 
 done:
+    /* messages from the layers below do not know the file and page */
+    if (st && strncmp(vd_ctx_errmsg(ctx), path, strlen(path)) != 0) {
+        char why[VD_ERRMSG_MAX];
+        snprintf(why, sizeof why, "%s", vd_ctx_errmsg(ctx));
+        vd__refail(ctx, st, "%s: page %d: %s", path, page + 1, why);
+    }
     vd__qwen_gen_result_free(&res);
     vd__qwen_mm_prompt_free(&pr);
     vd__aligned_free(emb);
