@@ -195,6 +195,48 @@ int32_t vd__qwen_sample(float *z, int vocab, const int32_t *hist, int64_t nhist,
     return c[n - 1].id;
 }
 
+/* ---- repetition guard ---- */
+
+vd_status vd__qwen_guard_init(vd_ctx *ctx, vd__qwen_guard *g, int window,
+                              int max_period)
+{
+    memset(g, 0, sizeof *g);
+    if (window <= 0 || max_period <= 0)
+        return VD_OK;
+    g->window = window;
+    /* a span must come at least twice to be a repetition */
+    g->max_period = max_period < window / 2 ? max_period : window / 2;
+    if (g->max_period < 1) {
+        g->window = 0;
+        return VD_OK;
+    }
+    g->run = vd__calloc(ctx, (size_t)g->max_period + 1, sizeof *g->run);
+    return g->run ? VD_OK : VD_ERR_NOMEM;
+}
+
+void vd__qwen_guard_free(vd__qwen_guard *g)
+{
+    vd__free(g->run);
+    g->run = NULL;
+}
+
+/* run[p] counts how many tokens in a row, ending at the newest, equal
+ * the token p before them; the last WINDOW tokens are one span of p
+ * repeated exactly when run[p] >= window - p. O(max_period) per token. */
+int vd__qwen_guard_check(vd__qwen_guard *g, const int32_t *ids, int64_t n)
+{
+    if (!g->window || n < 1)
+        return 0;
+    int64_t last = n - 1;
+    int stuck = 0;
+    for (int p = 1; p <= g->max_period && p <= last; p++) {
+        g->run[p] = ids[last] == ids[last - p] ? g->run[p] + 1 : 0;
+        if (!stuck && g->run[p] + p >= g->window)
+            stuck = p;
+    }
+    return stuck;
+}
+
 /* ---- the loop ---- */
 
 static bool is_eos(const vd__qwen_cfg *cfg, int32_t id)
@@ -225,16 +267,16 @@ vd_status vd__qwen_generate(vd_ctx *ctx, vd__qwen_state *s, const int32_t *ids,
     vd_status st = vd__qwen_state_reserve(ctx, s, n + o->max_new_tokens);
     if (st)
         return st;
-    int maxp = o->repeat_window > 0 ? o->repeat_max_period : 0;
-    if (maxp > o->repeat_window / 2)
-        maxp = o->repeat_window / 2; /* at least two repeats */
+    vd__qwen_guard guard;
+    if ((st = vd__qwen_guard_init(ctx, &guard, o->repeat_window,
+                                  o->repeat_max_period)))
+        return st;
     vd__ivec hist = { 0 };
     float *x = NULL, *logits = vd__aligned_alloc(ctx, (size_t)V * 4);
     float *e1 = vd__aligned_alloc(ctx, (size_t)H * 4);
     int32_t *ppos = NULL;
     void *scratch = vd__malloc(ctx, vd__qwen_sample_scratch(V));
-    int *run = vd__calloc(ctx, (size_t)maxp + 1, sizeof *run);
-    if (!logits || !e1 || !scratch || !run ||
+    if (!logits || !e1 || !scratch ||
         (st = vd__ivec_reserve(ctx, &hist, n + o->max_new_tokens))) {
         st = VD_ERR_NOMEM;
         goto done;
@@ -302,15 +344,7 @@ vd_status vd__qwen_generate(vd_ctx *ctx, vd__qwen_state *s, const int32_t *ids,
             res->stop = VD_QWEN_STOP_CALLBACK;
             break;
         }
-        /* repetition guard over the generated tokens: run[p] counts how
-         * many tokens in a row equal the one p before */
-        int64_t g = res->ids.n - 1;
-        int stuck = 0;
-        for (int p = 1; p <= maxp && p <= g; p++) {
-            run[p] = res->ids.v[g] == res->ids.v[g - p] ? run[p] + 1 : 0;
-            if (!stuck && run[p] + p >= o->repeat_window)
-                stuck = p;
-        }
+        int stuck = vd__qwen_guard_check(&guard, res->ids.v, res->ids.n);
         if (stuck) {
             res->stop = VD_QWEN_STOP_REPEAT;
             res->repeat_period = stuck;
@@ -343,6 +377,6 @@ done:
     vd__aligned_free(e1);
     vd__free(ppos);
     vd__free(scratch);
-    vd__free(run);
+    vd__qwen_guard_free(&guard);
     return st;
 }

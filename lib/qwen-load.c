@@ -1117,7 +1117,8 @@ char *vd__hf_cache_dir(vd_ctx *ctx)
 static bool repo_like(const char *s)
 {
     const char *slash = strchr(s, '/');
-    if (!slash || slash == s || !slash[1] || strchr(slash + 1, '/'))
+    if (!slash || slash == s || !slash[1] || strchr(slash + 1, '/') ||
+        s[0] == '.' || slash[1] == '.')
         return false;
     for (const char *p = s; *p; p++)
         if (!(p == slash || (*p >= 'a' && *p <= 'z') ||

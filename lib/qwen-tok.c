@@ -595,7 +595,20 @@ typedef struct enc {
     /* NFC output */
     utf8proc_int32_t *cp;
     size_t cpcap;
+    vd__buf norm;
+    /* piece -> ids cache for this call: most pieces of real text repeat,
+     * and a lookup is far cheaper than BPE */
+    struct centry {
+        uint32_t key, klen; /* piece bytes in ckeys */
+        uint32_t ids, nids; /* in cids */
+    } * cache;
+    uint32_t cmask, cused;
+    vd__buf ckeys;
+    vd__ivec cids;
 } enc;
+
+#define CACHE_SLOTS     (1u << 16)
+#define CACHE_MAX_PIECE 64
 
 static vd_status grow(enc *e, size_t n)
 {
@@ -715,6 +728,47 @@ static vd_status bpe(enc *e, const unsigned char *p, size_t n)
     return VD_OK;
 }
 
+/* BPE through the cache. */
+static vd_status bpe_cached(enc *e, const unsigned char *p, size_t n)
+{
+    if (n == 1 || n > CACHE_MAX_PIECE || !e->cache)
+        return bpe(e, p, n);
+    uint64_t i = hash_bytes(p, n) & e->cmask;
+    for (;;) {
+        struct centry *c = &e->cache[i];
+        if (!c->klen)
+            break;
+        if (c->klen == n && !memcmp(e->ckeys.data + c->key, p, n)) {
+            vd_status s = vd__ivec_reserve(e->ctx, e->out, c->nids);
+            if (s)
+                return s;
+            memcpy(e->out->v + e->out->n, e->cids.v + c->ids,
+                   (size_t)c->nids * sizeof(int32_t));
+            e->out->n += c->nids;
+            return VD_OK;
+        }
+        i = (i + 1) & e->cmask;
+    }
+    int64_t before = e->out->n;
+    vd_status s = bpe(e, p, n);
+    if (s || e->cused >= CACHE_SLOTS / 4 * 3)
+        return s; /* full at 3/4: later pieces just run BPE */
+    uint32_t nids = (uint32_t)(e->out->n - before);
+    struct centry *c = &e->cache[i];
+    c->key = (uint32_t)e->ckeys.len;
+    c->ids = (uint32_t)e->cids.n;
+    if (vd__buf_append(e->ctx, &e->ckeys, p, n) ||
+        vd__ivec_reserve(e->ctx, &e->cids, nids))
+        return VD_ERR_NOMEM;
+    memcpy(e->cids.v + e->cids.n, e->out->v + before,
+           (size_t)nids * sizeof(int32_t));
+    e->cids.n += nids;
+    c->klen = (uint32_t)n;
+    c->nids = nids;
+    e->cused++;
+    return VD_OK;
+}
+
 /* Pre-tokenize TEXT[n] (valid UTF-8, already normalised) and BPE each
  * piece. The regex alternatives cover every character, so pieces tile
  * the text; a gap would be a bug in the pattern and is BPE'd as is. */
@@ -740,7 +794,7 @@ static vd_status pieces(enc *e, const unsigned char *text, size_t n)
         vd_status s;
         if (b > at && (s = bpe(e, text + at, b - at)))
             return s;
-        if (en > b && (s = bpe(e, text + b, en - b)))
+        if (en > b && (s = bpe_cached(e, text + b, en - b)))
             return s;
         if (en == b) { /* an empty match: step one character */
             if (en >= n)
@@ -757,17 +811,9 @@ static vd_status pieces(enc *e, const unsigned char *text, size_t n)
     return VD_OK;
 }
 
-/* One segment between added tokens: NFC (unless every code point is
- * below U+0300, where NFC changes nothing), then pieces. */
-static vd_status segment(enc *e, const unsigned char *p, size_t n)
+/* NFC of P[n] (valid UTF-8) appended to E->norm through utf8proc. */
+static vd_status nfc_run(enc *e, const unsigned char *p, size_t n)
 {
-    if (!n)
-        return VD_OK;
-    bool plain = true;
-    for (size_t i = 0; i < n && plain; i++)
-        plain = p[i] < 0xCC; /* lead byte of U+0300 and up */
-    if (plain || !e->t->nfc)
-        return pieces(e, p, n);
     const int opt = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
     utf8proc_ssize_t ncp =
         utf8proc_decompose(p, (utf8proc_ssize_t)n, NULL, 0, opt);
@@ -786,7 +832,50 @@ static vd_status segment(enc *e, const unsigned char *p, size_t n)
     utf8proc_ssize_t nb = ncp < 0 ? ncp : utf8proc_reencode(e->cp, ncp, opt);
     if (nb < 0)
         return vd__fail(e->ctx, VD_ERR_ARG, "text: %s", utf8proc_errmsg(nb));
-    return pieces(e, (const unsigned char *)e->cp, (size_t)nb);
+    return vd__buf_append(e->ctx, &e->norm, e->cp, (size_t)nb);
+}
+
+/* One segment between added tokens: NFC, then pieces. NFC leaves every
+ * code point below U+0300 alone (the first one it can change or combine
+ * is U+0300), and nothing combines with a following ASCII character, so
+ * only runs from the character before a code point >= U+0300 up to the
+ * next ASCII byte go through utf8proc; the rest is copied. */
+static vd_status segment(enc *e, const unsigned char *p, size_t n)
+{
+    if (!n)
+        return VD_OK;
+    size_t i = 0;
+    while (i < n && p[i] < 0xCC) /* lead byte of U+0300 and up */
+        i++;
+    if (i == n || !e->t->nfc)
+        return pieces(e, p, n);
+    vd__buf_reset(&e->norm);
+    size_t done = 0;
+    vd_status s = VD_OK;
+    while (i < n && !s) {
+        if (p[i] < 0xCC || (p[i] & 0xC0) == 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = i; /* back to the start of the previous character */
+        if (k > done) {
+            k--;
+            while (k > done && (p[k] & 0xC0) == 0x80)
+                k--;
+        }
+        size_t end = i;
+        while (end < n && p[end] >= 0x80)
+            end++;
+        if ((s = vd__buf_append(e->ctx, &e->norm, p + done, k - done)) ||
+            (s = nfc_run(e, p + k, end - k)))
+            break;
+        done = i = end;
+    }
+    if (!s)
+        s = vd__buf_append(e->ctx, &e->norm, p + done, n - done);
+    if (s)
+        return s;
+    return pieces(e, (const unsigned char *)e->norm.data, e->norm.len);
 }
 
 vd_status vd__qwen_tok_encode(vd_ctx *ctx, const vd__qwen_tok *t,
@@ -795,9 +884,20 @@ vd_status vd__qwen_tok_encode(vd_ctx *ctx, const vd__qwen_tok *t,
     if (!vd__utf8_valid(text, len))
         return vd__fail(ctx, VD_ERR_ARG, "text to tokenize is not UTF-8");
     enc e = { .ctx = ctx, .t = t, .out = out };
+    vd__buf_init(&e.norm, 0);
+    vd__buf_init(&e.ckeys, 0);
     e.md = pcre2_match_data_create_from_pattern(t->re, NULL);
     if (!e.md)
         return vd__fail(ctx, VD_ERR_NOMEM, "out of memory");
+    /* the cache pays off only on longer texts (its table is 1 MB) */
+    if (len > 4096) {
+        e.cache = vd__calloc(ctx, CACHE_SLOTS, sizeof *e.cache);
+        e.cmask = CACHE_SLOTS - 1;
+        if (!e.cache) {
+            pcre2_match_data_free(e.md);
+            return VD_ERR_NOMEM;
+        }
+    }
     const unsigned char *p = (const unsigned char *)text;
     size_t seg = 0;
     vd_status s = VD_OK;
@@ -833,6 +933,10 @@ vd_status vd__qwen_tok_encode(vd_ctx *ctx, const vd__qwen_tok *t,
     vd__free(e.next);
     vd__free(e.heap);
     vd__free(e.cp);
+    vd__buf_free(&e.norm);
+    vd__free(e.cache);
+    vd__buf_free(&e.ckeys);
+    vd__ivec_free(&e.cids);
     return s;
 }
 

@@ -436,6 +436,18 @@ vd_status vd__qwen_generate(vd_ctx *ctx, vd__qwen_state *s, const int32_t *ids,
                             int64_t delta, const vd__qwen_gen_opts *o,
                             vd__qwen_gen_result *res);
 
+/* The repetition guard on its own (vd__qwen_generate runs one). */
+typedef struct vd__qwen_guard {
+    int window, max_period; /* window 0: off */
+    int *run;               /* [max_period + 1] */
+} vd__qwen_guard;
+vd_status vd__qwen_guard_init(vd_ctx *ctx, vd__qwen_guard *g, int window,
+                              int max_period);
+void vd__qwen_guard_free(vd__qwen_guard *g);
+/* IDS[n-1] was just generated: the period of the span the last WINDOW
+ * tokens repeat, or 0. Call once per token, in order. */
+int vd__qwen_guard_check(vd__qwen_guard *g, const int32_t *ids, int64_t n);
+
 /* Pick the next token from LOGITS[vocab] (modified in place) as HF's
  * processors do: repetition penalty over HIST[nhist], temperature,
  * top-k, top-p, then argmax or a draw from RNG (xoshiro256** state). */

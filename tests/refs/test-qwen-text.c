@@ -283,6 +283,8 @@ int main(void)
     run_model(ctx, shared, "tiny");
     run_model(ctx, shared, "tiny-untied");
     json_object_put(manifest);
+    if (system("rm -rf test-qwen-text.tiny.tmp test-qwen-text.tiny-untied.tmp"))
+        tap_diag("scratch folders left behind");
     vd_ctx_free(ctx);
     tap_ok(vd__alloc_live() == 0, "no leaks (%ld live)", vd__alloc_live());
     return tap_done();

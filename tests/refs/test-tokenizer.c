@@ -139,6 +139,34 @@ int main(void)
     }
     tap_ok(enc_ok == (int)nc, "all vectors encode to HF's ids (%d/%zu)", enc_ok,
            nc);
+    /* all vectors in one long text (the piece cache and the run-wise NFC
+     * of long inputs), kept apart by <|endoftext|>, three times over */
+    vd__buf all;
+    vd__buf_init(&all, 0);
+    vd__ivec want = { 0 };
+    for (int rep = 0; rep < 3; rep++)
+        for (size_t i = 0; i < nc; i++) {
+            json_object *c = json_object_array_get_idx(cases, i);
+            json_object *jt = json_object_object_get(c, "text");
+            json_object *ids = json_object_object_get(c, "ids");
+            vd__buf_append(ctx, &all, json_object_get_string(jt),
+                           (size_t)json_object_get_string_len(jt));
+            vd__buf_puts(ctx, &all, "<|endoftext|>");
+            for (size_t k = 0; k < json_object_array_length(ids); k++)
+                vd__ivec_push(
+                    ctx, &want,
+                    json_object_get_int(json_object_array_get_idx(ids, k)));
+            vd__ivec_push(ctx, &want, 151643);
+        }
+    vd__ivec got1 = { 0 };
+    s = vd__qwen_tok_encode(ctx, t, all.data, all.len, &got1);
+    tap_ok(s == VD_OK && got1.n == want.n &&
+               !memcmp(got1.v, want.v, (size_t)got1.n * sizeof *got1.v),
+           "all vectors in one %zu-byte text: the same ids (%lld)", all.len,
+           (long long)got1.n);
+    vd__ivec_free(&got1);
+    vd__ivec_free(&want);
+    vd__buf_free(&all);
     tap_ok(dec_ok == (int)nc,
            "all vectors decode back to the input (or its NFC form) (%d/%zu)",
            dec_ok, nc);
