@@ -6,7 +6,8 @@
 # deterministic: model image sizes (the page maps), prompt and generated
 # token counts, the limits (max new tokens, page time limit) marking the
 # page and the exit status, auto picking qwen when a model is configured,
-# and a valid document in every format.
+# a valid document in every format; and through `vldoc generate --image`,
+# HF's exact greedy tokens for reference images.
 . "${VLDOC_SRCDIR:-.}/tests/cli/lib.sh"
 need_shared
 R="$VLDOC_SHARED/refs/qwen25vl"
@@ -77,6 +78,41 @@ contains "$T_TMP/to.json" '"error"'; ok $? "--page-timeout: the page is marked f
   2>"$T_TMP/two.err"; rc=$?
 n=$(grep -c "engine qwen, .* 3 generated tokens" "$T_TMP/two.err")
 [ $rc -eq 1 ] && [ "$n" -eq 2 ]; ok $? "two inputs, each page cut at 3 tokens ($n pages)"
+
+# vldoc generate --image: the exact greedy tokens of HF's reference run
+# (prompt [image, question], 20 new tokens, no repetition penalty)
+mget() { # mget FILE KEY: a string field of manifest.json
+  if command -v jq >/dev/null; then
+    jq -r ".files[\"$1\"].$2" "$R/manifest.json"
+  else
+    python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['files'][sys.argv[2]][sys.argv[3]])" \
+      "$R/manifest.json" "$1" "$2"
+  fi
+}
+for c in tiny:img_c:img_c_56x56.png tiny-untied:img_a:img_a_300x200.png; do
+  ck=${c%%:*}; rest=${c#*:}; case=${rest%%:*}; img=${rest#*:}
+  G="$T_TMP/model-$ck"
+  mkdir -p "$G"
+  for f in "$R/$ck"/checkpoint/* "$VLDOC_SHARED"/refs/tokenizer/*; do
+    [ -e "$G/${f##*/}" ] || ln -s "$f" "$G/"
+  done
+  q=$(mget "processor/$case.safetensors" question 2>/dev/null)
+  want=$(mget "$ck/$case.safetensors" generated_text 2>/dev/null)
+  seq=$(mget "processor/$case.safetensors" seq_len 2>/dev/null)
+  if [ -z "$q" ] || [ -z "$want" ]; then
+    skip "$ck/$case: no jq or python3 to read manifest.json"
+    continue
+  fi
+  "$VLDOC" generate -m "$G" --image "$R/images/$img" --prompt "$q" \
+    --max-new-tokens 20 --print-ids >"$T_TMP/gen.out" 2>"$T_TMP/gen.err"
+  rc=$?
+  np=$(grep '^prompt_ids:' "$T_TMP/gen.out" | wc -w)
+  ng=$(grep '^generated_ids:' "$T_TMP/gen.out" | wc -w)
+  got=$(sed '/^prompt_ids:/,$d' "$T_TMP/gen.out")
+  [ $rc -eq 0 ] && [ "$got" = "$want" ] && [ "$np" -eq $((seq + 1)) ] &&
+    [ "$ng" -eq 21 ]
+  ok $? "generate --image $ck/$case: HF's 20 greedy tokens, $seq prompt tokens (rc $rc)"
+done
 
 # a missing model says how to get one
 "$VLDOC" --engine qwen -m "$T_TMP/nope" "$TIF" >/dev/null 2>"$T_TMP/nm.err"; rc=$?
