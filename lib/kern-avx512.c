@@ -25,3 +25,8 @@ void vd__kern_init_avx512(vd__kern *k)
 {
     k->dot_f32 = dot_f32;
 }
+
+void vd__kern_init_avx512bf16(vd__kern *k)
+{
+    (void)k;
+}
