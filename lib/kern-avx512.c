@@ -918,10 +918,583 @@ void vd__kern_init_avx512(vd__kern *k)
 }
 
 /* =====================================================================
- * Level avx512bf16: vdpbf16ps and vpdpbusd
+ * Level avx512bf16: vdpbf16ps on bf16 pairs, vpdpbusd on int8 quads
  * ================================================================== */
+
+typedef uint16_t bf16_t;
+
+/* 32 values of row R from column C as bf16 pairs (N valid). f32/f16
+ * weights are rounded by the hardware (nearest even). */
+INLINE __m512bh load_w32_bh(const vd__mat *w, int64_t r, int64_t c, int64_t n)
+{
+    const unsigned char *base = w->data;
+    switch (w->dt) {
+    case VD_DT_BF16:
+        return (__m512bh)_mm512_maskz_loadu_epi16(
+            mask32(n), (const uint16_t *)base + r * w->cols + c);
+    case VD_DT_F32: {
+        const float *p = (const float *)base + r * w->cols + c;
+        __m512 lo = _mm512_maskz_loadu_ps(mask16(n), p);
+        __m512 hi = _mm512_maskz_loadu_ps(mask16(n > 16 ? n - 16 : 0), p + 16);
+        return _mm512_cvtne2ps_pbh(hi, lo);
+    }
+    default: {
+        const uint16_t *p = (const uint16_t *)base + r * w->cols + c;
+        __m512 lo = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask16(n), p));
+        __m512 hi = _mm512_cvtph_ps(
+            _mm256_maskz_loadu_epi16(mask16(n > 16 ? n - 16 : 0), p + 16));
+        return _mm512_cvtne2ps_pbh(hi, lo);
+    }
+    }
+}
+
+/* X rows [n][K] -> bf16 [n][ld] (rounded like the reference, zero past
+ * K). */
+static void x_to_bf16(const float *x, int64_t K, int n, int64_t ldx,
+                      bf16_t *dst, int64_t ld)
+{
+    for (int t = 0; t < n; t++) {
+        for (int64_t k = 0; k < ld; k += 16) {
+            __m512 v = _mm512_maskz_loadu_ps(mask16(K - k > 0 ? K - k : 0),
+                                             x + t * ldx + k);
+            _mm256_storeu_si256((__m256i *)(dst + t * ld + k),
+                                _mm512_cvtepi32_epi16(bf16_bits(v)));
+        }
+    }
+}
+
+INLINE void gemv_bh_nt(const vd__mat *w, const bf16_t *xb, int64_t ldx, int NT,
+                       const float *bias, float *y, int64_t r0, int64_t r1)
+{
+    int64_t K = w->cols, rows = w->rows, r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        __m512 acc[4][GEMV_MAX];
+        for (int j = 0; j < 4; j++)
+            for (int t = 0; t < NT; t++)
+                acc[j][t] = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; k += 32) {
+            __m512bh xv[GEMV_MAX];
+            for (int t = 0; t < NT; t++)
+                xv[t] = (__m512bh)_mm512_load_si512(xb + t * ldx + k);
+            for (int j = 0; j < 4; j++) {
+                __m512bh wv = load_w32_bh(w, r + j, k, K - k);
+                for (int t = 0; t < NT; t++)
+                    acc[j][t] = _mm512_dpbf16_ps(acc[j][t], wv, xv[t]);
+            }
+        }
+        for (int j = 0; j < 4; j++)
+            for (int t = 0; t < NT; t++)
+                y[t * rows + r + j] = _mm512_reduce_add_ps(acc[j][t]) +
+                                      (bias ? bias[r + j] : 0.0f);
+    }
+    for (; r < r1; r++) {
+        __m512 acc[GEMV_MAX];
+        for (int t = 0; t < NT; t++)
+            acc[t] = _mm512_setzero_ps();
+        for (int64_t k = 0; k < K; k += 32) {
+            __m512bh wv = load_w32_bh(w, r, k, K - k);
+            for (int t = 0; t < NT; t++)
+                acc[t] = _mm512_dpbf16_ps(
+                    acc[t], wv, (__m512bh)_mm512_load_si512(xb + t * ldx + k));
+        }
+        for (int t = 0; t < NT; t++)
+            y[t * rows + r] =
+                _mm512_reduce_add_ps(acc[t]) + (bias ? bias[r] : 0.0f);
+    }
+}
+
+#define GEMV_BH_DT(name, DT)                                                   \
+    static void name(const vd__mat *w, const bf16_t *xb, int64_t ldx, int nt,  \
+                     const float *bias, float *y, int64_t r0, int64_t r1)      \
+    {                                                                          \
+        vd__mat c = *w;                                                        \
+        c.dt = DT;                                                             \
+        switch (nt) {                                                          \
+        case 1:                                                                \
+            gemv_bh_nt(&c, xb, ldx, 1, bias, y, r0, r1);                       \
+            break;                                                             \
+        case 2:                                                                \
+            gemv_bh_nt(&c, xb, ldx, 2, bias, y, r0, r1);                       \
+            break;                                                             \
+        case 3:                                                                \
+            gemv_bh_nt(&c, xb, ldx, 3, bias, y, r0, r1);                       \
+            break;                                                             \
+        default:                                                               \
+            gemv_bh_nt(&c, xb, ldx, 4, bias, y, r0, r1);                       \
+            break;                                                             \
+        }                                                                      \
+    }
+GEMV_BH_DT(gemv_bh_f32, VD_DT_F32)
+GEMV_BH_DT(gemv_bh_bf16, VD_DT_BF16)
+GEMV_BH_DT(gemv_bh_f16, VD_DT_F16)
+
+#define KC2 512 /* bf16 k block: a 32-row panel is 32 KiB */
+
+/* Rows [r0, r0 + nrv) x columns [k0, k0 + kc) as pairs DST[kc/2][32]. */
+INLINE void pack_bh_panel(const vd__mat *w, int64_t r0, int nrv, int64_t k0,
+                          int64_t kc, uint32_t *dst)
+{
+    for (int half = 0; half < 2; half++) {
+        int nv = nrv - 16 * half;
+        nv = nv < 0 ? 0 : nv > 16 ? 16 : nv;
+        for (int64_t kk = 0; kk < kc; kk += 32) {
+            __m512i v[16];
+            int64_t n = kc - kk;
+            for (int i = 0; i < 16; i++)
+                v[i] = i < nv ? (__m512i)load_w32_bh(w, r0 + 16 * half + i,
+                                                     k0 + kk, n)
+                              : _mm512_setzero_si512();
+            tr16(v);
+            int64_t np = (n + 1) / 2 < 16 ? (n + 1) / 2 : 16;
+            for (int64_t c = 0; c < np; c++)
+                _mm512_store_si512(
+                    (__m512i *)(dst + (kk / 2 + c) * NR + 16 * half), v[c]);
+        }
+    }
+}
+
+#define PACK_BH_DT(name, DT)                                                   \
+    static void name(const vd__mat *w, int64_t r0, int nrv, int64_t k0,        \
+                     int64_t kc, uint32_t *dst)                                \
+    {                                                                          \
+        vd__mat c = *w;                                                        \
+        c.dt = DT;                                                             \
+        pack_bh_panel(&c, r0, nrv, k0, kc, dst);                               \
+    }
+PACK_BH_DT(pack_bh_f32, VD_DT_F32)
+PACK_BH_DT(pack_bh_bf16, VD_DT_BF16)
+PACK_BH_DT(pack_bh_f16, VD_DT_F16)
+
+/* Y tile [14][32] (+)= X[14][np pairs] . WP[np][32 pairs]. */
+static void ukr_bh(int64_t np, const uint32_t *x, int64_t ldx,
+                   const uint32_t *wp, float *y, int64_t ldy, int mr,
+                   __mmask16 m0, __mmask16 m1, const float *bias, int acc)
+{
+    __m512 c[MR][2];
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; i++)
+        c[i][0] = c[i][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < np; k++) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512(wp + k * NR);
+        __m512bh b1 = (__m512bh)_mm512_load_si512(wp + k * NR + 16);
+#pragma GCC unroll 14
+        for (int i = 0; i < MR; i++) {
+            __m512bh a = (__m512bh)_mm512_set1_epi32((int)x[i * ldx + k]);
+            c[i][0] = _mm512_dpbf16_ps(c[i][0], a, b0);
+            c[i][1] = _mm512_dpbf16_ps(c[i][1], a, b1);
+        }
+    }
+    __m512 z0 = _mm512_setzero_ps(), z1 = z0;
+    if (!acc && bias) {
+        z0 = _mm512_maskz_loadu_ps(m0, bias);
+        z1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+#pragma GCC unroll 14
+    for (int i = 0; i < MR; i++) {
+        if (i >= mr)
+            break;
+        float *yi = y + i * ldy;
+        __m512 a0 = acc ? _mm512_maskz_loadu_ps(m0, yi) : z0;
+        __m512 a1 = acc ? _mm512_maskz_loadu_ps(m1, yi + 16) : z1;
+        _mm512_mask_storeu_ps(yi, m0, _mm512_add_ps(c[i][0], a0));
+        _mm512_mask_storeu_ps(yi + 16, m1, _mm512_add_ps(c[i][1], a1));
+    }
+}
+
+#define TILE_T 256 /* tokens converted at once */
+
+static int mm_bf16(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
+                   int64_t t1, void *s, size_t scr)
+{
+    const vd__mat *w = m->w;
+    int64_t K = w->cols, rows = w->rows;
+    if (t1 - t0 <= GEMV_MAX) {
+        int64_t ld = (K + 31) & ~(int64_t)31;
+        if ((size_t)(GEMV_MAX * ld) * 2 > scr)
+            return 0;
+        bf16_t *xb = s;
+        for (int64_t t = t0; t < t1; t += GEMV_MAX) {
+            int nt = (int)(t1 - t < GEMV_MAX ? t1 - t : GEMV_MAX);
+            x_to_bf16(m->x + t * K, K, nt, K, xb, ld);
+            float *yt = m->y + t * rows;
+            if (w->dt == VD_DT_BF16)
+                gemv_bh_bf16(w, xb, ld, nt, m->bias, yt, r0, r1);
+            else if (w->dt == VD_DT_F32)
+                gemv_bh_f32(w, xb, ld, nt, m->bias, yt, r0, r1);
+            else
+                gemv_bh_f16(w, xb, ld, nt, m->bias, yt, r0, r1);
+        }
+        return 1;
+    }
+    size_t wp_bytes = (size_t)TILE_R * KC2 * 2;
+    size_t xb_bytes = (size_t)(TILE_T + MR) * KC2 * 2;
+    if (scr < wp_bytes + xb_bytes)
+        return 0;
+    uint32_t *wp = s;
+    bf16_t *xb = (bf16_t *)((char *)s + wp_bytes);
+    void (*pack)(const vd__mat *, int64_t, int, int64_t, int64_t, uint32_t *) =
+        w->dt == VD_DT_BF16  ? pack_bh_bf16
+        : w->dt == VD_DT_F32 ? pack_bh_f32
+                             : pack_bh_f16;
+    for (int64_t rc = r0; rc < r1; rc += TILE_R) {
+        int64_t rce = rc + TILE_R < r1 ? rc + TILE_R : r1;
+        int np = (int)((rce - rc + NR - 1) / NR);
+        for (int64_t tc = t0; tc < t1; tc += TILE_T) {
+            int64_t tce = tc + TILE_T < t1 ? tc + TILE_T : t1;
+            int64_t ntok = tce - tc, ntokp = (ntok + MR - 1) / MR * MR;
+            for (int64_t k0 = 0; k0 < K; k0 += KC2) {
+                int64_t kc = K - k0 < KC2 ? K - k0 : KC2;
+                int64_t npair = (kc + 1) / 2;
+                for (int p = 0; p < np; p++) {
+                    int64_t pr = rc + (int64_t)p * NR;
+                    int nrv = (int)(rce - pr < NR ? rce - pr : NR);
+                    pack(w, pr, nrv, k0, kc, wp + (size_t)p * NR * (KC2 / 2));
+                }
+                x_to_bf16(m->x + tc * K + k0, kc, (int)ntok, K, xb, KC2);
+                memset(xb + ntok * KC2, 0, (size_t)(ntokp - ntok) * KC2 * 2);
+                for (int64_t i0 = 0; i0 < ntok; i0 += MR) {
+                    int mr = (int)(ntok - i0 < MR ? ntok - i0 : MR);
+                    for (int p = 0; p < np; p++) {
+                        int64_t pr = rc + (int64_t)p * NR;
+                        int64_t nrv = rce - pr;
+                        ukr_bh(npair, (const uint32_t *)(xb + i0 * KC2),
+                               KC2 / 2, wp + (size_t)p * NR * (KC2 / 2),
+                               m->y + (tc + i0) * rows + pr, rows, mr,
+                               mask16(nrv), mask16(nrv - 16 > 0 ? nrv - 16 : 0),
+                               m->bias ? m->bias + pr : NULL, k0 > 0);
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+/* ---- int8: Q8 / Q4 weights, activations quantized per 32-block ---- */
+
+/* lane l of permutation j takes scale 2j (l < 8) or 2j + 1 (l >= 8) */
+static const int32_t pair_idx[8][16] __attribute__((aligned(64))) = {
+#define PI(j)                                                                  \
+    {                                                                          \
+        2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j + 1,     \
+            2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,  \
+            2 * j + 1                                                          \
+    }
+    PI(0), PI(1), PI(2), PI(3), PI(4), PI(5), PI(6), PI(7)
+#undef PI
+};
+
+/* Values 64 k of row R from block B (even) as unsigned bytes (Q8 shifted
+ * by 128, Q4 the raw nibbles), zero past NB blocks. */
+INLINE __m512i load_q64(const vd__mat *w, int64_t r, int64_t b, int64_t nb)
+{
+    const unsigned char *base = w->data;
+    if (w->dt == VD_DT_Q8) {
+        const unsigned char *p = base + (r * nb + b) * VD_QBLK;
+        __m512i v = b + 1 < nb ? _mm512_loadu_si512(p)
+                               : _mm512_maskz_loadu_epi8(0xFFFFFFFFull, p);
+        v = _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
+        return b + 1 < nb ? v : _mm512_maskz_mov_epi8(0xFFFFFFFFull, v);
+    }
+    __m256i v = _mm256_loadu_si256(
+        (const __m256i *)(base + r * nb * (VD_QBLK / 2) + (b / 2) * VD_QBLK));
+    __m256i f = _mm256_set1_epi8(15);
+    __m256i lo = _mm256_and_si256(v, f);
+    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), f);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* Activations of NT tokens quantized for the GEMV: q [nt][nbp*32], and
+ * per block the scale and scale x sum, zero past nb. */
+typedef struct qx {
+    int8_t *q;
+    float *s, *cs;
+    int64_t nbp;
+} qx;
+
+static void quant_x(const float *x, int64_t K, int nt, int64_t nb, qx *o)
+{
+    for (int t = 0; t < nt; t++) {
+        for (int64_t b = 0; b < o->nbp; b++) {
+            int8_t *q = o->q + t * o->nbp * VD_QBLK + b * VD_QBLK;
+            int64_t c = b * VD_QBLK;
+            int32_t sum = 0;
+            float sx = 0;
+            if (b < nb && c < K)
+                sx = quant_block32(x + t * K + c,
+                                   K - c < VD_QBLK ? K - c : VD_QBLK, q, &sum);
+            else
+                memset(q, 0, VD_QBLK);
+            o->s[t * o->nbp + b] = sx;
+            o->cs[t * o->nbp + b] = sx * (float)sum;
+        }
+    }
+}
+
+INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
+                      float *y, int64_t r0, int64_t r1)
+{
+    int64_t rows = w->rows;
+    int q8 = w->dt == VD_DT_Q8;
+    int64_t nb = q8 ? VD_Q8_NB(w->cols) : VD_Q4_NB(w->cols);
+    float zp = q8 ? 128.0f : 8.0f;
+    const uint16_t *sc = w->scales;
+    for (int64_t r = r0; r < r1; r++) {
+        __m512 acc[GEMV_MAX], corr[GEMV_MAX];
+        for (int t = 0; t < NT; t++)
+            acc[t] = corr[t] = _mm512_setzero_ps();
+        for (int64_t b16 = 0; b16 < nb; b16 += 16) {
+            int64_t nbk = nb - b16 < 16 ? nb - b16 : 16;
+            __m512 S = _mm512_cvtph_ps(
+                _mm256_maskz_loadu_epi16(mask16(nbk), sc + r * nb + b16));
+            __m512 St[GEMV_MAX];
+            for (int t = 0; t < NT; t++) {
+                St[t] =
+                    _mm512_mul_ps(S, _mm512_load_ps(x->s + t * x->nbp + b16));
+                corr[t] = _mm512_fmadd_ps(
+                    S, _mm512_load_ps(x->cs + t * x->nbp + b16), corr[t]);
+            }
+            for (int j = 0; 2 * j < nbk; j++) {
+                __m512i wv = load_q64(w, r, b16 + 2 * j, nb);
+                __m512i idx = _mm512_load_si512(pair_idx[j]);
+                for (int t = 0; t < NT; t++) {
+                    __m512i xv = _mm512_load_si512(
+                        x->q + (t * x->nbp + b16 + 2 * j) * VD_QBLK);
+                    __m512i d =
+                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
+                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
+                                             _mm512_permutexvar_ps(idx, St[t]),
+                                             acc[t]);
+                }
+            }
+        }
+        for (int t = 0; t < NT; t++)
+            y[t * rows + r] = _mm512_reduce_add_ps(acc[t]) -
+                              zp * _mm512_reduce_add_ps(corr[t]) +
+                              (bias ? bias[r] : 0.0f);
+    }
+}
+
+#define GEMV_Q_DT(name, DT)                                                    \
+    static void name(const vd__mat *w, const qx *x, int nt, const float *bias, \
+                     float *y, int64_t r0, int64_t r1)                         \
+    {                                                                          \
+        vd__mat c = *w;                                                        \
+        c.dt = DT;                                                             \
+        switch (nt) {                                                          \
+        case 1:                                                                \
+            gemv_q_nt(&c, x, 1, bias, y, r0, r1);                              \
+            break;                                                             \
+        case 2:                                                                \
+            gemv_q_nt(&c, x, 2, bias, y, r0, r1);                              \
+            break;                                                             \
+        case 3:                                                                \
+            gemv_q_nt(&c, x, 3, bias, y, r0, r1);                              \
+            break;                                                             \
+        default:                                                               \
+            gemv_q_nt(&c, x, 4, bias, y, r0, r1);                              \
+            break;                                                             \
+        }                                                                      \
+    }
+GEMV_Q_DT(gemv_q8, VD_DT_Q8)
+GEMV_Q_DT(gemv_q4, VD_DT_Q4)
+
+#define MRI 6    /* int8 tile: 6 tokens x 32 rows */
+#define KCI 1024 /* int8 k block: a 32-row panel is 32 KiB */
+
+/* Rows [r0, r0 + nrv) x values [k0, k0 + kc) (k0 % 64 == 0, kc % 32 ==
+ * 0) as quads DST[kc/4][32] and scales SDST[kc/32][32]. */
+INLINE void pack_q_panel(const vd__mat *w, int64_t r0, int nrv, int64_t k0,
+                         int64_t kc, uint32_t *dst, float *sdst)
+{
+    int q8 = w->dt == VD_DT_Q8;
+    int64_t nb = q8 ? VD_Q8_NB(w->cols) : VD_Q4_NB(w->cols);
+    for (int half = 0; half < 2; half++) {
+        int nv = nrv - 16 * half;
+        nv = nv < 0 ? 0 : nv > 16 ? 16 : nv;
+        for (int64_t kk = 0; kk < kc; kk += 64) {
+            __m512i v[16];
+            int64_t b = (k0 + kk) / VD_QBLK;
+            for (int i = 0; i < 16; i++)
+                v[i] = i < nv ? load_q64(w, r0 + 16 * half + i, b, nb)
+                              : _mm512_setzero_si512();
+            tr16(v);
+            int64_t nq = (kc - kk) / 4 < 16 ? (kc - kk) / 4 : 16;
+            for (int64_t c = 0; c < nq; c++)
+                _mm512_store_si512(
+                    (__m512i *)(dst + (kk / 4 + c) * NR + 16 * half), v[c]);
+        }
+    }
+    const uint16_t *sc = w->scales;
+    for (int64_t blk = 0; blk < kc / VD_QBLK; blk++)
+        for (int i = 0; i < NR; i++)
+            sdst[blk * NR + i] =
+                i < nrv ? _cvtsh_ss(sc[(r0 + i) * nb + k0 / VD_QBLK + blk])
+                        : 0.0f;
+}
+
+#define PACK_Q_DT(name, DT)                                                    \
+    static void name(const vd__mat *w, int64_t r0, int nrv, int64_t k0,        \
+                     int64_t kc, uint32_t *dst, float *sdst)                   \
+    {                                                                          \
+        vd__mat c = *w;                                                        \
+        c.dt = DT;                                                             \
+        pack_q_panel(&c, r0, nrv, k0, kc, dst, sdst);                          \
+    }
+PACK_Q_DT(pack_q8, VD_DT_Q8)
+PACK_Q_DT(pack_q4, VD_DT_Q4)
+
+/* Y tile [6][32] (+)= sum over NBLK blocks of sx * sw * (q . w - zp sum):
+ * int32 accumulation inside a block, fp32 across blocks. XZ holds
+ * -zp * sum per token and block, XS the activation scales. */
+static void ukr_i8(int64_t nblk, const uint32_t *x, int64_t ldx,
+                   const float *xs, const int32_t *xz, int64_t lds,
+                   const uint32_t *wp, const float *sp, float *y, int64_t ldy,
+                   int mr, __mmask16 m0, __mmask16 m1, const float *bias,
+                   int acc)
+{
+    __m512 f[MRI][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < MRI; i++)
+        f[i][0] = f[i][1] = _mm512_setzero_ps();
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        __m512i c[MRI][2];
+#pragma GCC unroll 6
+        for (int i = 0; i < MRI; i++)
+            c[i][0] = c[i][1] = _mm512_set1_epi32(xz[i * lds + blk]);
+        const uint32_t *wb = wp + blk * 8 * NR;
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++) {
+            __m512i b0 = _mm512_load_si512(wb + q * NR);
+            __m512i b1 = _mm512_load_si512(wb + q * NR + 16);
+#pragma GCC unroll 6
+            for (int i = 0; i < MRI; i++) {
+                __m512i a = _mm512_set1_epi32((int)x[i * ldx + blk * 8 + q]);
+                c[i][0] = _mm512_dpbusd_epi32(c[i][0], b0, a);
+                c[i][1] = _mm512_dpbusd_epi32(c[i][1], b1, a);
+            }
+        }
+        __m512 s0 = _mm512_load_ps(sp + blk * NR);
+        __m512 s1 = _mm512_load_ps(sp + blk * NR + 16);
+#pragma GCC unroll 6
+        for (int i = 0; i < MRI; i++) {
+            __m512 sx = _mm512_set1_ps(xs[i * lds + blk]);
+            f[i][0] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c[i][0]),
+                                      _mm512_mul_ps(s0, sx), f[i][0]);
+            f[i][1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c[i][1]),
+                                      _mm512_mul_ps(s1, sx), f[i][1]);
+        }
+    }
+    __m512 z0 = _mm512_setzero_ps(), z1 = z0;
+    if (!acc && bias) {
+        z0 = _mm512_maskz_loadu_ps(m0, bias);
+        z1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < MRI; i++) {
+        if (i >= mr)
+            break;
+        float *yi = y + i * ldy;
+        __m512 a0 = acc ? _mm512_maskz_loadu_ps(m0, yi) : z0;
+        __m512 a1 = acc ? _mm512_maskz_loadu_ps(m1, yi + 16) : z1;
+        _mm512_mask_storeu_ps(yi, m0, _mm512_add_ps(f[i][0], a0));
+        _mm512_mask_storeu_ps(yi + 16, m1, _mm512_add_ps(f[i][1], a1));
+    }
+}
+
+static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
+                   int64_t t1, void *s, size_t scr)
+{
+    const vd__mat *w = m->w;
+    int q8 = w->dt == VD_DT_Q8;
+    int64_t K = w->cols, rows = w->rows;
+    int64_t nb = q8 ? VD_Q8_NB(K) : VD_Q4_NB(K), Kq = nb * VD_QBLK;
+    if (t1 - t0 <= GEMV_MAX) {
+        qx x;
+        x.nbp = (nb + 15) & ~(int64_t)15;
+        size_t need = (size_t)(GEMV_MAX * x.nbp) * (VD_QBLK + 8);
+        if (need > scr)
+            return 0;
+        x.q = s;
+        x.s = (float *)((char *)s + (size_t)(GEMV_MAX * x.nbp) * VD_QBLK);
+        x.cs = x.s + GEMV_MAX * x.nbp;
+        for (int64_t t = t0; t < t1; t += GEMV_MAX) {
+            int nt = (int)(t1 - t < GEMV_MAX ? t1 - t : GEMV_MAX);
+            quant_x(m->x + t * K, K, nt, nb, &x);
+            float *yt = m->y + t * rows;
+            if (q8)
+                gemv_q8(w, &x, nt, m->bias, yt, r0, r1);
+            else
+                gemv_q4(w, &x, nt, m->bias, yt, r0, r1);
+        }
+        return 1;
+    }
+    size_t wp_bytes = (size_t)TILE_R * KCI, sp_bytes = (size_t)TILE_R * KCI / 8;
+    int64_t ntmax = TILE_T + MRI, lds = KCI / VD_QBLK;
+    size_t xq_bytes = (size_t)ntmax * KCI, xs_bytes = (size_t)ntmax * lds * 4;
+    if (scr < wp_bytes + sp_bytes + xq_bytes + 2 * xs_bytes)
+        return 0;
+    uint32_t *wp = s;
+    float *sp = (float *)((char *)s + wp_bytes);
+    int8_t *xq = (int8_t *)sp + sp_bytes;
+    float *xs = (float *)(xq + xq_bytes);
+    int32_t *xz = (int32_t *)(xs + ntmax * lds);
+    void (*pack)(const vd__mat *, int64_t, int, int64_t, int64_t, uint32_t *,
+                 float *) = q8 ? pack_q8 : pack_q4;
+    int32_t zp = q8 ? 128 : 8;
+    for (int64_t rc = r0; rc < r1; rc += TILE_R) {
+        int64_t rce = rc + TILE_R < r1 ? rc + TILE_R : r1;
+        int np = (int)((rce - rc + NR - 1) / NR);
+        for (int64_t tc = t0; tc < t1; tc += TILE_T) {
+            int64_t tce = tc + TILE_T < t1 ? tc + TILE_T : t1;
+            int64_t ntok = tce - tc, ntokp = (ntok + MRI - 1) / MRI * MRI;
+            for (int64_t k0 = 0; k0 < Kq; k0 += KCI) {
+                int64_t kc = Kq - k0 < KCI ? Kq - k0 : KCI;
+                int64_t nblk = kc / VD_QBLK;
+                for (int p = 0; p < np; p++) {
+                    int64_t pr = rc + (int64_t)p * NR;
+                    int nrv = (int)(rce - pr < NR ? rce - pr : NR);
+                    pack(w, pr, nrv, k0, kc, wp + (size_t)p * NR * (KCI / 4),
+                         sp + (size_t)p * NR * lds);
+                }
+                for (int64_t i = 0; i < ntokp; i++) {
+                    for (int64_t blk = 0; blk < nblk; blk++) {
+                        int64_t c = k0 + blk * VD_QBLK;
+                        int8_t *q = xq + i * KCI + blk * VD_QBLK;
+                        int32_t sum = 0;
+                        float sx = 0;
+                        if (i < ntok && c < K)
+                            sx = quant_block32(
+                                m->x + (tc + i) * K + c,
+                                K - c < VD_QBLK ? K - c : VD_QBLK, q, &sum);
+                        else
+                            memset(q, 0, VD_QBLK);
+                        xs[i * lds + blk] = sx;
+                        xz[i * lds + blk] = -zp * sum;
+                    }
+                }
+                for (int64_t i0 = 0; i0 < ntok; i0 += MRI) {
+                    int mr = (int)(ntok - i0 < MRI ? ntok - i0 : MRI);
+                    for (int p = 0; p < np; p++) {
+                        int64_t pr = rc + (int64_t)p * NR;
+                        int64_t nrv = rce - pr;
+                        ukr_i8(nblk, (const uint32_t *)(xq + i0 * KCI), KCI / 4,
+                               xs + i0 * lds, xz + i0 * lds, lds,
+                               wp + (size_t)p * NR * (KCI / 4),
+                               sp + (size_t)p * NR * lds,
+                               m->y + (tc + i0) * rows + pr, rows, mr,
+                               mask16(nrv), mask16(nrv - 16 > 0 ? nrv - 16 : 0),
+                               m->bias ? m->bias + pr : NULL, k0 > 0);
+                    }
+                }
+            }
+        }
+    }
+    return 1;
+}
 
 void vd__kern_init_avx512bf16(vd__kern *k)
 {
-    (void)k;
+    k->mm_tile[VD_PREC_BF16] = mm_bf16;
+    k->mm_tile[VD_PREC_INT8] = mm_int8;
 }
