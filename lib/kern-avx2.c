@@ -13,8 +13,8 @@ static float dot_f32(const float *a, const float *b, size_t n)
     for (; i + 8 <= n; i += 8)
         acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i),
                               acc);
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc),
-                          _mm256_extractf128_ps(acc, 1));
+    __m128 s =
+        _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
     s = _mm_hadd_ps(s, s);
     s = _mm_hadd_ps(s, s);
     float r = _mm_cvtss_f32(s);

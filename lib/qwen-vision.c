@@ -16,9 +16,6 @@
 /* Rows per MLP / merger chunk: bounds the SwiGLU buffers (a page has
  * 10k+ patches) while keeping each product large enough to be fast. */
 #define CHUNK_ROWS 512
-/* Query rows per attention work item: lets several threads share one
- * head of a long full-attention range. */
-#define ATTN_QBLOCK 256
 
 int64_t vd__qwen_image_tokens(const vd__qwen_cfg *cfg, const vd__qwen_grid *g)
 {
@@ -101,24 +98,6 @@ vd_status vd__qwen_window_index(vd_ctx *ctx, const vd__qwen_vision_cfg *vc,
 
 /* ---- small ops ---- */
 
-/* RMSNorm with the vision tower's fixed eps: Y[n][d] = X / rms(X) * W.
- * The mean of squares is summed in double: an fp32 running sum over
- * 1280 features loses more than the reference's tolerance allows. */
-static void rmsnorm(const float *x, const float *w, float *y, int64_t n,
-                    int64_t d, float eps)
-{
-    for (int64_t i = 0; i < n; i++) {
-        const float *xi = x + i * d;
-        float *yi = y + i * d;
-        double ss = 0;
-        for (int64_t k = 0; k < d; k++)
-            ss += (double)xi[k] * xi[k];
-        float r = 1.0f / sqrtf((float)(ss / (double)d) + eps);
-        for (int64_t k = 0; k < d; k++)
-            yi[k] = w[k] * (xi[k] * r);
-    }
-}
-
 static void add_inplace(float *y, const float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
@@ -155,124 +134,40 @@ static void rope_table(const vd__qwen_vision_cfg *vc, const vd__qwen_grid *g,
     }
 }
 
-/* Rotate-half RoPE on the q and k parts of QKV[n][3D] in place: pair
- * (i, i + hd/2) of every head turns by angle i. */
-static void rope_apply(float *qkv, const float *cs, const float *sn, int64_t n,
-                       int64_t D, int nh, int hd)
+/* ---- attention ---- */
+
+/* Bidirectional attention of QKV[n][3D] inside each range
+ * [cu[r], cu[r + 1]) into O[n][D]: the windows, or one range per frame for
+ * the full-attention blocks. One tiled call over all ranges; the kernel
+ * splits (range, head, query block) work over the pool. */
+static void attention_ranges(vd__pool *pool, const float *qkv, float *o,
+                             int64_t D, int nh, int hd, const int64_t *cu,
+                             int n_cu)
 {
-    int half = hd / 2;
-    for (int64_t t = 0; t < n; t++) {
-        const float *c = cs + t * half, *s = sn + t * half;
-        for (int part = 0; part < 2; part++)
-            for (int h = 0; h < nh; h++) {
-                float *x = qkv + t * 3 * D + part * D + (int64_t)h * hd;
-                for (int i = 0; i < half; i++) {
-                    float a = x[i], b = x[i + half];
-                    x[i] = a * c[i] - b * s[i];
-                    x[i + half] = b * c[i] + a * s[i];
-                }
-            }
-    }
-}
-
-/* ---- attention over ranges ---- */
-
-/* One work item: query rows [q0, q1) of range R, head H. */
-typedef struct attn_item {
-    int r, h;
-    int64_t q0, q1;
-    double cost; /* prefix sum of q-rows x keys, for the split */
-} attn_item;
-
-typedef struct attn_job {
-    const vd__kern *k;
-    const float *qkv; /* [n][3D] */
-    float *o;         /* [n][D] */
-    int64_t D;
-    int nh, hd;
-    float scale;
-    const int64_t *cu; /* range boundaries */
-    attn_item *items;
-    int64_t n_items;
-    double total;
-} attn_job;
-
-/* Worker ITH takes the items whose cost prefix starts in its share, so a
- * few huge full-attention items and many small window items balance. */
-static void attn_run(void *arg, int ith, int nth)
-{
-    attn_job *j = arg;
-    double lo = j->total * ith / nth, hi = j->total * (ith + 1) / nth;
-    for (int64_t i = 0; i < j->n_items; i++) {
-        const attn_item *it = &j->items[i];
-        double start = it->cost;
-        if (start < lo || (start >= hi && ith < nth - 1))
-            continue;
-        int64_t s = j->cu[it->r], e = j->cu[it->r + 1], D3 = 3 * j->D;
-        vd__attn_args a = {
-            .q = j->qkv + (s + it->q0) * D3,
-            .q_stride = D3,
-            .nq = it->q1 - it->q0,
-            .k = j->qkv + s * D3 + j->D,
-            .v = j->qkv + s * D3 + 2 * j->D,
-            .kv_stride = D3,
-            .nk = e - s,
-            .o = j->o + (s + it->q0) * j->D,
-            .o_stride = j->D,
-            .n_head = j->nh,
-            .n_kv_head = j->nh,
-            .head_dim = j->hd,
-            .scale = j->scale,
-            .causal = 0,
-            .q_pos0 = 0,
-        };
-        j->k->attn_heads(&a, it->h, it->h + 1);
-    }
-}
-
-/* Bidirectional attention inside each range [cu[r], cu[r+1]). */
-static vd_status attention_ranges(vd_ctx *ctx, vd__pool *pool, const float *qkv,
-                                  float *o, int64_t D, int nh, int hd,
-                                  const int64_t *cu, int n_cu)
-{
-    int64_t n_items = 0;
-    for (int r = 0; r + 1 < n_cu; r++)
-        n_items += nh * ((cu[r + 1] - cu[r] + ATTN_QBLOCK - 1) / ATTN_QBLOCK);
-    attn_item *items = vd__malloc(ctx, (size_t)(n_items + 1) * sizeof *items);
-    if (!items)
-        return VD_ERR_NOMEM;
-    int64_t i = 0;
-    double cost = 0;
-    for (int r = 0; r + 1 < n_cu; r++) {
-        int64_t len = cu[r + 1] - cu[r];
-        for (int h = 0; h < nh; h++)
-            for (int64_t q0 = 0; q0 < len; q0 += ATTN_QBLOCK) {
-                int64_t q1 = q0 + ATTN_QBLOCK < len ? q0 + ATTN_QBLOCK : len;
-                items[i] = (attn_item){ r, h, q0, q1, cost };
-                cost += (double)(q1 - q0) * (double)len;
-                i++;
-            }
-    }
-    attn_job j = { vd__kern_get(),          qkv, o,     D,       nh,  hd,
-                   1.0f / sqrtf((float)hd), cu,  items, n_items, cost };
-    vd__pool_run(pool, attn_run, &j);
-    vd__free(items);
-    return VD_OK;
+    int64_t n = cu[n_cu - 1];
+    vd__attn_args a = {
+        .q = qkv,
+        .q_stride = 3 * D,
+        .nq = n,
+        .k = qkv + D,
+        .v = qkv + 2 * D,
+        .kv_stride = 3 * D,
+        .nk = n,
+        .o = o,
+        .o_stride = D,
+        .n_head = nh,
+        .n_kv_head = nh,
+        .head_dim = hd,
+        .scale = 1.0f / sqrtf((float)hd),
+        .causal = 0,
+        .kv_dt = VD_DT_F32,
+        .seg = cu,
+        .nseg = n_cu - 1,
+    };
+    vd__attention(pool, &a);
 }
 
 /* ---- the tower ---- */
-
-static void silu_mul(float *g, const float *u, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-}
-
-static void gelu_erf(float *x, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-}
 
 static vd_status stop_check(vd_ctx *ctx, const vd__qwen_vision_opts *o)
 {
@@ -338,10 +233,10 @@ static void block_mlp(vd__pool *pool, const vd__qwen_vblock *B,
         vd__matmul(pool, &B->proj, b->u + r0 * D, c, B->proj_b, b->t1, prec);
         add_inplace(h, b->t1, c * D);
         /* SwiGLU MLP and residual */
-        rmsnorm(h, B->norm2, b->t2, c, D, vc->eps);
+        vd__rmsnorm(pool, b->t2, h, B->norm2, c, D, vc->eps);
         vd__matmul(pool, &B->gate, b->t2, c, B->gate_b, b->g, prec);
         vd__matmul(pool, &B->up, b->t2, c, B->up_b, b->up, prec);
-        silu_mul(b->g, b->up, c * I);
+        vd__silu_mul(pool, b->g, b->g, b->up, c * I);
         vd__matmul(pool, &B->down, b->g, c, B->down_b, b->t1, prec);
         add_inplace(h, b->t1, c * D);
     }
@@ -427,17 +322,15 @@ vd_status vd__qwen_vision_encode(vd_ctx *ctx, const vd__qwen_model *m,
         if ((st = stop_check(ctx, o)))
             break;
         const vd__qwen_vblock *B = &vw->blocks[blk];
-        rmsnorm(b.h, B->norm1, b.u, n, D, vc->eps);
+        vd__rmsnorm(pool, b.u, b.h, B->norm1, n, D, vc->eps);
         vd__matmul(pool, &B->qkv, b.u, n, B->qkv_b, b.qkv, o->prec);
-        rope_apply(b.qkv, b.cs, b.sn, n, D, nh, hd);
+        /* q and k turn by the same angles; v stays */
+        vd__rope(pool, b.qkv, n, 3 * D, nh, hd, b.cs, b.sn);
+        vd__rope(pool, b.qkv + D, n, 3 * D, nh, hd, b.cs, b.sn);
         if (vc->fullatt[blk])
-            st = attention_ranges(ctx, pool, b.qkv, b.u, D, nh, hd, cu_full,
-                                  n_full);
+            attention_ranges(pool, b.qkv, b.u, D, nh, hd, cu_full, n_full);
         else
-            st = attention_ranges(ctx, pool, b.qkv, b.u, D, nh, hd, wi.cu,
-                                  wi.n_cu);
-        if (st)
-            break;
+            attention_ranges(pool, b.qkv, b.u, D, nh, hd, wi.cu, wi.n_cu);
         block_mlp(pool, B, vc, &b, n, o->prec);
         if (o->probe)
             o->probe(o->probe_user, "vision.block", blk, b.h, n, D);
@@ -451,11 +344,11 @@ vd_status vd__qwen_vision_encode(vd_ctx *ctx, const vd__qwen_model *m,
 
     /* merger: ln_q per patch, 2x2 groups concatenated (consecutive rows),
      * Linear -> erf GELU -> Linear, then back to raster order */
-    rmsnorm(b.h, vw->ln_q, b.u, n, D, vc->eps);
+    vd__rmsnorm(pool, b.u, b.h, vw->ln_q, n, D, vc->eps);
     for (int64_t j0 = 0; j0 < N; j0 += C) {
         int64_t c = N - j0 < C ? N - j0 : C;
         vd__matmul(pool, &vw->mlp0, b.u + j0 * Dm, c, vw->mlp0_b, b.g, o->prec);
-        gelu_erf(b.g, c * Dm);
+        vd__gelu_erf(pool, b.g, b.g, c * Dm);
         vd__matmul(pool, &vw->mlp2, b.g, c, vw->mlp2_b, b.t1, o->prec);
         if (o->probe)
             o->probe(o->probe_user, "vision.merger", (int)(j0 / C), b.t1, c,
