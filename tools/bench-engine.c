@@ -5,7 +5,10 @@
  * clock; the tokenizer figure is the median of three runs.
  *
  *   bench-engine [--model DIR] [--prefill N] [--decode N] [--threads N]
- *                [--tokenizer FILE] [--text FILE] */
+ *                [--tokenizer FILE] [--text FILE]
+ *                [--vision WxH,...] [--page FILE] [--page-tokens N]
+ * The vision rows (tower at each size, a whole page end to end) come from
+ * tools/bench-vision.c. */
 #include "config.h"
 
 #include <dirent.h>
@@ -27,7 +30,15 @@ static const char usage[] =
     "  --tokenizer FILE  tokenizer.json for the encoding benchmark\n"
     "                    (default: the model's, else the shared refs')\n"
     "  --text FILE       text to encode (default: the shared corpus's\n"
-    "                    text files, repeated to 16 MB)\n";
+    "                    text files, repeated to 16 MB)\n"
+    "  --vision LIST     vision tower on images of these sizes (default\n"
+    "                    448x448,1008x1008,1288x1652; 'none' skips)\n"
+    "  --page FILE       a whole page end to end: page 1 of FILE rendered\n"
+    "                    at the engine's budget, encode, prefill, then\n"
+    "                    --page-tokens generated tokens (default 256)\n";
+
+void bench_vision(vd_ctx *ctx, const char *dir, const char *sizes,
+                  const char *page_file, int ndec);
 
 static double peak_rss_gb(void)
 {
@@ -213,11 +224,15 @@ int main(int argc, char **argv)
         { "threads", required_argument, NULL, 't' },
         { "tokenizer", required_argument, NULL, 'T' },
         { "text", required_argument, NULL, 'x' },
+        { "vision", required_argument, NULL, 'V' },
+        { "page", required_argument, NULL, 'P' },
+        { "page-tokens", required_argument, NULL, 'N' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *model = NULL, *tok = NULL, *text = NULL;
-    int npre = 512, ndec = 128, threads = 0, c;
+    const char *vsizes = "448x448,1008x1008,1288x1652", *page = NULL;
+    int npre = 512, ndec = 128, threads = 0, c, page_tokens = 256;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
         case 'm':
@@ -237,6 +252,15 @@ int main(int argc, char **argv)
             break;
         case 'x':
             text = optarg;
+            break;
+        case 'V':
+            vsizes = strcmp(optarg, "none") ? optarg : NULL;
+            break;
+        case 'P':
+            page = optarg;
+            break;
+        case 'N':
+            page_tokens = atoi(optarg);
             break;
         case 'h':
             fputs(usage, stdout);
@@ -271,6 +295,8 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (model)
         bench_model(ctx, model, npre, ndec);
+    if (model && (vsizes || page))
+        bench_vision(ctx, model, vsizes, page, page_tokens);
     vd_ctx_free(ctx);
     return 0;
 }
