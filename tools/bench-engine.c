@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "qwen.h"
@@ -293,10 +294,21 @@ int main(int argc, char **argv)
     }
     bench_tok(ctx, tok, text);
     fflush(stdout);
+    /* the vision rows first, in a child process: each side's peak RSS is
+     * then its own (no thread pool exists yet to upset fork) */
+    if (model && (vsizes || page)) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            bench_vision(ctx, model, vsizes, page, page_tokens);
+            fflush(stdout);
+            _exit(0);
+        }
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
     if (model)
         bench_model(ctx, model, npre, ndec);
-    if (model && (vsizes || page))
-        bench_vision(ctx, model, vsizes, page, page_tokens);
     vd_ctx_free(ctx);
     return 0;
 }

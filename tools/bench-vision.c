@@ -3,8 +3,8 @@
  * and one whole page end to end as the qwen engine runs it - render at the
  * model size, encode, the document-parsing prompt, prefill, N generated
  * tokens (argmax, never stopping early, so random weights time the same
- * work as a real model) - each row with the peak RSS so far. Prints rows
- * of bench-engine's table. */
+ * work as a real model) - each row with its own peak RSS (mapped weights
+ * it reads count). Prints rows of bench-engine's table. */
 #include "config.h"
 
 #include <stdio.h>
@@ -18,11 +18,35 @@
 void bench_vision(vd_ctx *ctx, const char *dir, const char *sizes,
                   const char *page_file, int ndec);
 
+/* Peak RSS since the last peak_reset: Linux's VmHWM, which writing "5"
+ * to /proc/self/clear_refs resets, so each row shows its own peak (weights
+ * already mapped in by an earlier row still count). Falls back to
+ * getrusage's lifetime peak. */
+static void peak_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
 static double rss_gb(void)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / (1024.0 * 1024.0); /* KB -> GB */
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (kb < 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        kb = ru.ru_maxrss;
+    }
+    return (double)kb / (1024.0 * 1024.0); /* KB -> GB */
 }
 
 /* A deterministic page-like picture: light background, dark strokes. */
@@ -55,6 +79,7 @@ static void encode_size(vd_ctx *ctx, const vd__qwen_model *m, int w, int h)
     vd__qwen_grid g;
     vd__qwen_vision_opts vo;
     vd__qwen_vision_opts_init(&vo);
+    peak_reset();
     double t0 = vd__now();
     vd_status st = img ? vd__qwen_image_embed(ctx, m, img, 0, 0, &vo, &g, &emb)
                        : VD_ERR_NOMEM;
@@ -78,6 +103,7 @@ static void whole_page(vd_ctx *ctx, const vd__qwen_model *m, const char *file,
     vd_input *in = NULL;
     vd_image *img = NULL;
     vd_page_geom geom;
+    peak_reset();
     double t0 = vd__now();
     vd_status st = vd_input_open(ctx, file, NULL, &in);
     if (st == VD_OK)
