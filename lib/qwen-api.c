@@ -79,8 +79,8 @@ static vd_status image_part(vd_ctx *ctx, const vd__qwen_model *m,
     vd__qwen_vision_opts_init(&vo);
     if (o->timeout > 0)
         vo.deadline = vd__now() + o->timeout;
-    return vd__qwen_image_embed(ctx, m, o->image, o->min_pixels,
-                                o->max_pixels, &vo, grid, embeds);
+    return vd__qwen_image_embed(ctx, m, o->image, o->min_pixels, o->max_pixels,
+                                &vo, grid, embeds);
 }
 
 vd_status vd_model_generate(vd_ctx *ctx, const vd_model *vm,

@@ -47,6 +47,11 @@ static vd_status check_grid(vd_ctx *ctx, const vd__qwen_vision_cfg *vc,
                         "vision: grid %d x %d x %d is not a positive "
                         "multiple of the merge size %d",
                         g->t, g->h, g->w, M);
+    /* window order entries are int32; 2^26 patches is 13 gigapixels */
+    if ((int64_t)g->t * g->h * g->w > ((int64_t)1 << 26))
+        return vd__fail(ctx, VD_ERR_LIMIT,
+                        "vision: grid %d x %d x %d has too many patches", g->t,
+                        g->h, g->w);
     if (vc->window_size / M / vc->patch < 1)
         return vd__fail(ctx, VD_ERR_MODEL,
                         "vision: window_size %d is smaller than one merged "
