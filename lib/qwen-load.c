@@ -766,6 +766,7 @@ static int cmp_want(const void *a, const void *b)
 static want *find_want(wantlist *wl, const char *canon)
 {
     want key;
+    memset(&key, 0, sizeof key);
     snprintf(key.ti.name, sizeof key.ti.name, "%s", canon);
     return bsearch(&key, wl->w, (size_t)wl->n, sizeof *wl->w, cmp_want);
 }

@@ -60,11 +60,11 @@ static void widen_run(void *arg, int ith, int nth)
         vd__mat_row_f32(t->w, t->r0 + r, t->out + r * t->w->cols);
 }
 
-/* Y[n][rows] = X[n][cols] . W^T (+ bias). One level of parallelism at a
- * time (STYLE 6): our pool widens a panel, then OpenBLAS's threads
- * multiply it; they never run together. */
-static vd_status linear(vd_ctx *ctx, vd__qwen_state *s, const vd__mat *w,
-                        const float *x, int64_t n, const float *bias, float *y)
+/* One level of parallelism at a time (STYLE 6): our pool widens a panel,
+ * then OpenBLAS's threads multiply it; they never run together. */
+vd_status vd__qwen_linear(vd_ctx *ctx, float **panel, const vd__mat *w,
+                          const float *x, int64_t n, const float *bias,
+                          float *y)
 {
     vd__pool *pool = vd__ctx_pool(ctx);
     if (!pool)
@@ -73,8 +73,8 @@ static vd_status linear(vd_ctx *ctx, vd__qwen_state *s, const vd__mat *w,
         vd__matmul(pool, w, x, n, bias, y, VD_PREC_EXACT);
         return VD_OK;
     }
-    if (!s->panel &&
-        !(s->panel = vd__aligned_alloc(ctx, PANEL_FLOATS * sizeof(float))))
+    if (!*panel &&
+        !(*panel = vd__aligned_alloc(ctx, PANEL_FLOATS * sizeof(float))))
         return VD_ERR_NOMEM;
     int64_t step = (int64_t)(PANEL_FLOATS / (size_t)w->cols);
     if (step < 1)
@@ -82,17 +82,23 @@ static vd_status linear(vd_ctx *ctx, vd__qwen_state *s, const vd__mat *w,
                         (long long)w->cols);
     for (int64_t r0 = 0; r0 < w->rows; r0 += step) {
         int64_t nr = w->rows - r0 < step ? w->rows - r0 : step;
-        widen_task wt = { w, r0, nr, s->panel };
+        widen_task wt = { w, r0, nr, *panel };
         vd__pool_run(pool, widen_run, &wt);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n,
                     (blasint)nr, (blasint)w->cols, 1.0f, x, (blasint)w->cols,
-                    s->panel, (blasint)w->cols, 0.0f, y + r0, (blasint)w->rows);
+                    *panel, (blasint)w->cols, 0.0f, y + r0, (blasint)w->rows);
     }
     if (bias)
         for (int64_t i = 0; i < n; i++)
             for (int64_t r = 0; r < w->rows; r++)
                 y[i * w->rows + r] += bias[r];
     return VD_OK;
+}
+
+static vd_status linear(vd_ctx *ctx, vd__qwen_state *s, const vd__mat *w,
+                        const float *x, int64_t n, const float *bias, float *y)
+{
+    return vd__qwen_linear(ctx, &s->panel, w, x, n, bias, y);
 }
 
 /* ---- elementwise pieces ---- */
@@ -219,9 +225,11 @@ void vd__qwen_state_free(vd__qwen_state *s)
 {
     if (!s)
         return;
-    for (int l = 0; s->k && l < s->m->cfg.text.n_layer; l++) {
-        vd__aligned_free(s->k[l]);
-        vd__aligned_free(s->v[l]);
+    for (int l = 0; l < s->m->cfg.text.n_layer; l++) {
+        if (s->k)
+            vd__aligned_free(s->k[l]);
+        if (s->v)
+            vd__aligned_free(s->v[l]);
     }
     vd__free(s->k);
     vd__free(s->v);

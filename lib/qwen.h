@@ -359,6 +359,14 @@ void vd__qwen_state_set_probe(vd__qwen_state *s, vd__qwen_probe_fn fn,
 /* Tokens per prefill batch (default 512; memory grows with it). */
 void vd__qwen_state_set_batch(vd__qwen_state *s, int batch);
 
+/* Y[n][w->rows] = X[n][w->cols] . W^T (+ BIAS): few rows through the
+ * kernels (vd__matmul), many through OpenBLAS sgemm on fp32 panels of W
+ * widened by the ctx's pool into *PANEL (16 MB, allocated on first use,
+ * owned by the caller: vd__aligned_free). For the vision tower too. */
+vd_status vd__qwen_linear(vd_ctx *ctx, float **panel, const vd__mat *w,
+                          const float *x, int64_t n, const float *bias,
+                          float *y);
+
 /* Token embeddings: OUT[n][H] = embed_tokens[IDS]. Errors: VD_ERR_ARG for
  * an id outside the vocabulary. */
 vd_status vd__qwen_embed(vd_ctx *ctx, const vd__qwen_model *m,

@@ -41,6 +41,17 @@ static const char usage[] =
 void bench_vision(vd_ctx *ctx, const char *dir, const char *sizes,
                   const char *page_file, int ndec);
 
+/* A table row, flushed at once: rows come minutes apart. */
+static void row(const char *fmt, ...) VD_PRINTF(1, 2);
+static void row(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    fflush(stdout);
+}
+
 static double peak_rss_gb(void)
 {
     struct rusage ru;
@@ -128,11 +139,11 @@ static void bench_tok(vd_ctx *ctx, const char *tokpath, const char *textf)
         vd__ivec_free(&ids);
     }
     qsort(runs, 3, sizeof *runs, cmp_d);
-    printf("| tokenizer load (tokenizer.json) | %.2f s |\n", tload);
-    printf("| tokenizer encode, %s (%.1f MB, %.2f M tokens) | %.1f MB/s "
-           "(median of 3) |\n",
-           src, (double)text.len / 1e6, (double)ntok / 1e6,
-           (double)text.len / 1e6 / runs[1]);
+    row("| tokenizer load (tokenizer.json) | %.2f s |\n", tload);
+    row("| tokenizer encode, %s (%.1f MB, %.2f M tokens) | %.1f MB/s "
+        "(median of 3) |\n",
+        src, (double)text.len / 1e6, (double)ntok / 1e6,
+        (double)text.len / 1e6 / runs[1]);
     vd__buf_free(&text);
     vd__qwen_tok_free(t);
 }
@@ -147,11 +158,11 @@ static void bench_model(vd_ctx *ctx, const char *dir, int npre, int ndec)
     }
     double tload = vd__now() - t0;
     const vd__qwen_text_cfg *c = &m->cfg.text;
-    printf("| model | %s: %.2f B parameters, %.2f GB stored, text %d "
-           "layers x %d |\n",
-           dir, (double)m->n_params / 1e9, (double)m->weight_bytes / 1e9,
-           c->n_layer, c->hidden);
-    printf("| load (config, mmap, validate every tensor) | %.2f s |\n", tload);
+    row("| model | %s: %.2f B parameters, %.2f GB stored, text %d "
+        "layers x %d |\n",
+        dir, (double)m->n_params / 1e9, (double)m->weight_bytes / 1e9,
+        c->n_layer, c->hidden);
+    row("| load (config, mmap, validate every tensor) | %.3f s |\n", tload);
     int V = c->vocab, H = c->hidden;
     vd__qwen_state *st = NULL;
     if (vd__qwen_state_new(ctx, m, npre + ndec + 1, &st) != VD_OK) {
@@ -177,9 +188,9 @@ static void bench_model(vd_ctx *ctx, const char *dir, int npre, int ndec)
         exit(1);
     }
     double tpre = vd__now() - t0;
-    printf("| prefill %d tokens (first touch of the weights included) | "
-           "%.1f s, %.2f tokens/s |\n",
-           npre, tpre, npre / tpre);
+    row("| prefill %d tokens (first touch of the weights included) | "
+        "%.1f s, %.2f tokens/s |\n",
+        npre, tpre, npre / tpre);
     double *step = malloc((size_t)(ndec > 0 ? ndec : 1) * sizeof *step);
     t0 = vd__now();
     int done = 0;
@@ -200,12 +211,12 @@ static void bench_model(vd_ctx *ctx, const char *dir, int npre, int ndec)
     double tdec = vd__now() - t0;
     if (done) {
         qsort(step, (size_t)done, sizeof *step, cmp_d);
-        printf("| decode %d tokens after the prompt | %.1f s, %.2f tokens/s "
-               "(median step %.3f s) |\n",
-               done, tdec, done / tdec, step[done / 2]);
+        row("| decode %d tokens after the prompt | %.1f s, %.2f tokens/s "
+            "(median step %.3f s) |\n",
+            done, tdec, done / tdec, step[done / 2]);
     }
-    printf("| peak RSS (mapped weights that were read count) | %.2f GB |\n",
-           peak_rss_gb());
+    row("| peak RSS (mapped weights that were read count) | %.2f GB |\n",
+        peak_rss_gb());
     free(step);
     free(ids);
     free(pos);
@@ -279,10 +290,10 @@ int main(int argc, char **argv)
     vd_opts_init(&o);
     o.threads = threads;
     vd_ctx *ctx = vd_ctx_new(&o);
-    printf("\nvldoc engine benchmark: %d threads, kernels %s (wall clock; "
+    printf("\nvldoc engine benchmark: %d threads, kernel table %s (wall clock; "
            "preliminary on a shared machine)\n\n",
            vd_ctx_opts(ctx)->threads, vd__isa_name(vd__isa_active()));
-    printf("| what | figure |\n|---|---|\n");
+    row("| what | figure |\n|---|---|\n");
     char tp[4096];
     if (!tok) {
         const char *sh = getenv("VLDOC_SHARED");

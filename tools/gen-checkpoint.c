@@ -206,8 +206,10 @@ static void write_shard(const char *path, tlist *l, int shard, uint64_t seed)
     fputc('}', hf);
     fclose(hf);
     size_t pad = (8 - hl % 8) % 8; /* spaces to 8 bytes, as safetensors */
-    if (!(h = realloc(h, hl + pad + 1)))
+    char *nh = realloc(h, hl + pad + 1);
+    if (!nh)
         die("out of memory");
+    h = nh;
     memset(h + hl, ' ', pad);
     hl += pad;
     char tmp[4200];
