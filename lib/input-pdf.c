@@ -54,9 +54,19 @@ vd_status vd__pdf_open(vd_ctx *ctx, vd_input *in, const char *password)
         g_clear_error(&err);
         return st;
     }
-    GBytes *bytes = g_mapped_file_get_bytes(p->map);
-    p->doc = poppler_document_new_from_bytes(bytes, password, &err);
-    g_bytes_unref(bytes);
+    if (password) {
+        /* poppler-glib 22.12's _from_bytes retries a rejected password on
+         * a stream it has already freed and crashes (any wrong or
+         * non-Latin-1 password); _from_file retries safely */
+        char *uri = g_filename_to_uri(in->path, NULL, &err);
+        if (uri)
+            p->doc = poppler_document_new_from_file(uri, password, &err);
+        g_free(uri);
+    } else {
+        GBytes *bytes = g_mapped_file_get_bytes(p->map);
+        p->doc = poppler_document_new_from_bytes(bytes, NULL, &err);
+        g_bytes_unref(bytes);
+    }
     if (!p->doc) {
         vd_status st;
         if (err && err->domain == POPPLER_ERROR &&
@@ -141,13 +151,12 @@ static int quarter_turned(PopplerPage *pg)
  * image under real text */
 #define SCAN_MIN_TEXT_DPI 100
 
+/* Area of an image mapping, at most the page's. Poppler 22.12 places the
+ * mappings of a turned page at an offset, so only their size is used. */
 static double clipped_area(const PopplerRectangle *r, double cw, double ch)
 {
-    double x1 = fmin(r->x1, r->x2), x2 = fmax(r->x1, r->x2);
-    double y1 = fmin(r->y1, r->y2), y2 = fmax(r->y1, r->y2);
-    x1 = fmax(x1, 0), y1 = fmax(y1, 0);
-    x2 = fmin(x2, cw), y2 = fmin(y2, ch);
-    return x2 > x1 && y2 > y1 ? (x2 - x1) * (y2 - y1) : 0.0;
+    double a = fabs((r->x2 - r->x1) * (r->y2 - r->y1));
+    return a < cw * ch ? a : cw * ch;
 }
 
 static void detect_scan(vd_ctx *ctx, pdf *p, int npages, int page,
@@ -170,6 +179,7 @@ static void detect_scan(vd_ctx *ctx, pdf *p, int npages, int page,
         for (GList *l = maps; l; l = l->next)
             cover +=
                 clipped_area(&((PopplerImageMapping *)l->data)->area, cw, ch);
+        int one_w = 0, one_h = 0; /* pixels of an image that alone covers */
         if (cover >= SCAN_COVER * page_area) {
             for (GList *l = maps; l; l = l->next) {
                 PopplerImageMapping *m = l->data;
@@ -181,19 +191,32 @@ static void detect_scan(vd_ctx *ctx, pdf *p, int npages, int page,
                 cairo_surface_t *s = poppler_page_get_image(pg, m->image_id);
                 if (!s)
                     continue;
-                double px = (double)cairo_image_surface_get_width(s) *
-                            cairo_image_surface_get_height(s);
+                int iw = cairo_image_surface_get_width(s);
+                int ih = cairo_image_surface_get_height(s);
                 cairo_surface_destroy(s);
-                double d = 72.0 * sqrt(px / a);
-                if (d > dpi)
+                double d = 72.0 * sqrt((double)iw * ih / a);
+                if (d > dpi) {
                     dpi = d;
+                    int alone = clipped_area(&m->area, cw, ch) >=
+                                SCAN_COVER * page_area;
+                    one_w = alone ? iw : 0;
+                    one_h = alone ? ih : 0;
+                }
             }
         }
         poppler_page_free_image_mapping(maps);
         if (dpi > 0 && (!info->has_text || dpi >= SCAN_MIN_TEXT_DPI)) {
             sc->is_scan = 1;
-            sc->w = (int)(w * dpi / 72.0 + 0.5);
-            sc->h = (int)(h * dpi / 72.0 + 0.5);
+            if (one_w > 0 && one_h > 0) {
+                /* one image is the page: exactly its pixels, turned the
+                 * way the page is shown */
+                int swap = (one_w > one_h) != (w > h);
+                sc->w = swap ? one_h : one_w;
+                sc->h = swap ? one_w : one_h;
+            } else {
+                sc->w = (int)(w * dpi / 72.0 + 0.5);
+                sc->h = (int)(h * dpi / 72.0 + 0.5);
+            }
         }
     }
     info->is_scan = sc->is_scan;

@@ -16,7 +16,7 @@ typedef struct rt_img {
     uint8_t *px; /* w * h * 3, malloc'd */
 } rt_img;
 
-static int rt_tok(FILE *f)
+static inline int rt_tok(FILE *f)
 {
     int c, v = 0, any = 0;
     while ((c = getc(f)) != EOF) {
@@ -37,7 +37,7 @@ static int rt_tok(FILE *f)
 
 /* One P6 image (8- or 16-bit samples, the latter cut to their high byte)
  * from F; 0 on success. */
-static int rt_read_ppm(FILE *f, rt_img *im)
+static inline int rt_read_ppm(FILE *f, rt_img *im)
 {
     memset(im, 0, sizeof *im);
     if (getc(f) != 'P' || getc(f) != '6')
@@ -61,7 +61,7 @@ static int rt_read_ppm(FILE *f, rt_img *im)
     return 0;
 }
 
-static int rt_load_ppm(const char *path, rt_img *im)
+static inline int rt_load_ppm(const char *path, rt_img *im)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -72,7 +72,7 @@ static int rt_load_ppm(const char *path, rt_img *im)
 }
 
 /* Run CMD and read the PPM it writes on stdout. */
-static int rt_ppm_from(const char *cmd, rt_img *im)
+static inline int rt_ppm_from(const char *cmd, rt_img *im)
 {
     FILE *f = popen(cmd, "r");
     if (!f)
@@ -83,7 +83,7 @@ static int rt_ppm_from(const char *cmd, rt_img *im)
     return pclose(f) == 0 ? r : -1;
 }
 
-static void rt_free(rt_img *im)
+static inline void rt_free(rt_img *im)
 {
     free(im->px);
     im->px = NULL;
@@ -96,7 +96,7 @@ typedef struct rt_diff {
 } rt_diff;
 
 /* Compare our IMG with REF; sizes must match (else over = -1). */
-static rt_diff rt_compare(const vd_image *img, const rt_img *ref, int tol)
+static inline rt_diff rt_compare(const vd_image *img, const rt_img *ref, int tol)
 {
     rt_diff d = { 0, 0, 0 };
     if (vd_image_width(img) != ref->w || vd_image_height(img) != ref->h) {
@@ -122,7 +122,7 @@ static rt_diff rt_compare(const vd_image *img, const rt_img *ref, int tol)
 }
 
 /* Is PROG on the PATH? */
-static int rt_have(const char *prog)
+static inline int rt_have(const char *prog)
 {
     char cmd[256];
     snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", prog);
