@@ -203,7 +203,9 @@ static vd_status parse(vd_ctx *ctx, vd__safetensors *st,
         return vd__fail(ctx, VD_ERR_FORMAT,
                         "%s: safetensors header is not a JSON object (%s)", p,
                         root ? "trailing bytes"
-                             : json_tokener_error_desc(jerr));
+                        : jerr == json_tokener_continue
+                            ? "incomplete"
+                            : json_tokener_error_desc(jerr));
     }
     int count = 0;
     json_object_object_foreach(root, k0, v0)

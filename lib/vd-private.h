@@ -207,6 +207,13 @@ static inline void vd__split(int64_t n, int ith, int nth, int64_t *r0,
     *r1 = b < n ? b : n;
 }
 
+/* ---- image encoding (image.c) ---- */
+
+/* Encode IMG as 8-bit RGB PNG / baseline JPEG (QUALITY 1..100) to O. */
+vd_status vd__image_encode_png(vd_ctx *ctx, const vd_image *img, vd_out *o);
+vd_status vd__image_encode_jpeg(vd_ctx *ctx, const vd_image *img,
+                                int quality, vd_out *o);
+
 /* ---- page geometry (raster-map.c) ---- */
 
 /* The raster size a page is rendered at and the model image size after
