@@ -686,6 +686,7 @@ static vd_status tiff_render(vd_ctx *ctx, vd_input *in, int page, int w, int h_,
             st = load_cmap(h, page, c);
         if (st == VD_OK)
             st = decode_own(h, page, &p, c, &dst);
+        vd__image_set_grey(img, st == VD_OK && c->kind == K_GREY);
         vd__free(c->cmap);
     } else {
         st = decode_rgba(h, page, &p, &dst);

@@ -234,6 +234,33 @@ static void resample(void)
     vd_image_free(r);
     vd_image_free(c);
 
+    /* the one-channel path for grey pages gives the very same pixels */
+    static const int gs[][2] = {
+        { 41, 70 }, { 200, 31 }, { 97, 53 }, { 97, 90 }
+    };
+    ok = 1;
+    for (size_t i = 0; i < sizeof gs / sizeof *gs; i++) {
+        vd_image *g = make(97, 53, fill_check), *a = NULL, *b = NULL;
+        for (int y = 0; y < 53; y++) /* some grey levels, not just 0/255 */
+            for (int x = 0; x < 97; x += 3)
+                memset(vd_image_data(g) + (size_t)y * vd_image_stride(g) +
+                           3 * x,
+                       (x * 5 + y) & 255, 3);
+        vd__image_set_grey(g, 0);
+        ok &= vd_image_resize(ctx, g, gs[i][0], gs[i][1], &a) == VD_OK;
+        vd__image_set_grey(g, 1);
+        ok &= vd_image_resize(ctx, g, gs[i][0], gs[i][1], &b) == VD_OK &&
+              vd__image_is_grey(b);
+        for (int y = 0; ok && y < gs[i][1]; y++)
+            ok = memcmp(vd_image_cdata(a) + (size_t)y * vd_image_stride(a),
+                        vd_image_cdata(b) + (size_t)y * vd_image_stride(b),
+                        (size_t)gs[i][0] * 3) == 0;
+        vd_image_free(a);
+        vd_image_free(b);
+        vd_image_free(g);
+    }
+    tap_ok(ok, "grey pages: the one-channel resample equals the RGB one");
+
     /* 22-bit fixed point coefficients sum to 2^22 within rounding */
     vd__resample_axis ax;
     ok = vd__resample_axis_init(ctx, &ax, 1000, 333) == VD_OK;
