@@ -250,7 +250,8 @@ static void vertical(void *arg, int ith, int nth)
 static void run(vd_ctx *ctx, void (*fn)(void *, int, int), resize_job *j,
                 double work)
 {
-    vd__pool *p = work > 2e6 ? vd__ctx_pool(ctx) : NULL;
+    vd__pool *p =
+        work > 2e6 && ctx->opts.threads != 1 ? vd__ctx_pool(ctx) : NULL;
     if (p && vd__pool_size(p) > 1)
         vd__pool_run(p, fn, j);
     else
