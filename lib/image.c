@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <jpeglib.h>
 
@@ -16,10 +17,43 @@ struct vd_image {
     int w, h;
     size_t stride;
     double dpi_x, dpi_y;
+    int grey;    /* R = G = B everywhere, as its producer knows; cleared by
+                    vd_image_data, since the caller may then change it */
     uint8_t *px; /* owned, h * stride */
 };
 
+#define PAGE_MMAP_MIN ((size_t)1 << 20)
+
+void *vd__page_alloc(vd_ctx *ctx, size_t n)
+{
+    if (n < PAGE_MMAP_MIN)
+        return vd__aligned_alloc(ctx, n ? n : 1);
+    /* populated up front: one call instead of a fault per 4 KiB */
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) {
+        vd__fail(ctx, VD_ERR_NOMEM, "out of memory (%zu bytes for a page)", n);
+        return NULL;
+    }
+    return p;
+}
+
+void vd__page_free(void *p, size_t n)
+{
+    if (!p)
+        return;
+    if (n < PAGE_MMAP_MIN)
+        vd__aligned_free(p);
+    else
+        munmap(p, n);
+}
+
 vd_status vd_image_new(vd_ctx *ctx, int w, int h, vd_image **out)
+{
+    return vd__image_alloc(ctx, w, h, 1, out);
+}
+
+vd_status vd__image_alloc(vd_ctx *ctx, int w, int h, int white, vd_image **out)
 {
     *out = NULL;
     if (w <= 0 || h <= 0)
@@ -37,12 +71,13 @@ vd_status vd_image_new(vd_ctx *ctx, int w, int h, vd_image **out)
     img->w = w;
     img->h = h;
     img->stride = ((size_t)w * 3 + 63) & ~(size_t)63;
-    img->px = vd__aligned_alloc(ctx, img->stride * (size_t)h);
+    img->px = vd__page_alloc(ctx, img->stride * (size_t)h);
     if (!img->px) {
         vd__free(img);
         return VD_ERR_NOMEM;
     }
-    memset(img->px, 255, img->stride * (size_t)h);
+    if (white)
+        memset(img->px, 255, img->stride * (size_t)h);
     *out = img;
     return VD_OK;
 }
@@ -51,7 +86,7 @@ void vd_image_free(vd_image *img)
 {
     if (!img)
         return;
-    vd__aligned_free(img->px);
+    vd__page_free(img->px, img->stride * (size_t)img->h);
     vd__free(img);
 }
 
@@ -72,7 +107,18 @@ size_t vd_image_stride(const vd_image *img)
 
 uint8_t *vd_image_data(vd_image *img)
 {
+    img->grey = 0;
     return img->px;
+}
+
+void vd__image_set_grey(vd_image *img, int grey)
+{
+    img->grey = grey;
+}
+
+int vd__image_is_grey(const vd_image *img)
+{
+    return img->grey;
 }
 
 const uint8_t *vd_image_cdata(const vd_image *img)
@@ -241,8 +287,7 @@ vd_status vd__image_encode_png(vd_ctx *ctx, const vd_image *img, vd_out *o)
     return VD_OK;
 }
 
-vd_status vd_image_write_png(vd_ctx *ctx, const vd_image *img,
-                             const char *path)
+vd_status vd_image_write_png(vd_ctx *ctx, const vd_image *img, const char *path)
 {
     vd_out *o = NULL;
     vd_status st = vd_out_open_file(ctx, path, &o);
@@ -301,8 +346,7 @@ static void dest_term(j_compress_ptr c)
 
 /* libjpeg reports errors by longjmp: only its own structs are live across
  * it, and jpeg_destroy_compress releases them. */
-static int jpeg_encode(vd_out *o, const vd_image *img, int quality,
-                       jpeg_err *e)
+static int jpeg_encode(vd_out *o, const vd_image *img, int quality, jpeg_err *e)
 {
     struct jpeg_compress_struct c;
     jpeg_dest d;
@@ -332,8 +376,8 @@ static int jpeg_encode(vd_out *o, const vd_image *img, int quality,
     }
     jpeg_start_compress(&c, TRUE);
     while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)(img->px + (size_t)c.next_scanline *
-                                                img->stride);
+        JSAMPROW row =
+            (JSAMPROW)(img->px + (size_t)c.next_scanline * img->stride);
         jpeg_write_scanlines(&c, &row, 1);
     }
     jpeg_finish_compress(&c);
@@ -341,8 +385,8 @@ static int jpeg_encode(vd_out *o, const vd_image *img, int quality,
     return 0;
 }
 
-vd_status vd__image_encode_jpeg(vd_ctx *ctx, const vd_image *img,
-                                int quality, vd_out *o)
+vd_status vd__image_encode_jpeg(vd_ctx *ctx, const vd_image *img, int quality,
+                                vd_out *o)
 {
     jpeg_err e;
     memset(&e, 0, sizeof e);

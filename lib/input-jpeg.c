@@ -230,6 +230,7 @@ static int decode(jpg_dec *d)
         vd__orient_put_row(&dst, y, d->rgb);
     }
     jpeg_finish_decompress(ci);
+    vd__image_set_grey(d->img, nc == 1);
     return 0;
 }
 

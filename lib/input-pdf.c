@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "input-private.h"
+#include "raster.h"
 
 /* What scan detection found for one page (cached: it may decode the
  * page's images to learn their pixel size). */
@@ -26,6 +27,9 @@ typedef struct pdf {
     GMappedFile *map; /* the file, mapped read-only */
     PopplerDocument *doc;
     pdf_scan *scan; /* npages entries, made on first use */
+    uint8_t *surf;  /* cairo's pixels, kept from page to page: mapping a
+                       fresh page buffer costs more than the rendering */
+    size_t surf_size;
     /* The pages last asked for. Poppler keeps a page's text layout on its
      * PopplerPage, so page_info, the text layer and the text engine's
      * look-ahead share one layout pass per page instead of each running
@@ -74,7 +78,7 @@ vd_status vd__pdf_open(vd_ctx *ctx, vd_input *in, const char *password)
         g_free(uri);
     } else {
         GBytes *bytes = g_mapped_file_get_bytes(p->map);
-        p->doc = poppler_document_new_from_bytes(bytes, password, &err);
+        p->doc = poppler_document_new_from_bytes(bytes, NULL, &err);
         g_bytes_unref(bytes);
     }
     if (!p->doc) {
@@ -114,6 +118,7 @@ static void pdf_close(vd_input *in)
     if (p->map)
         g_mapped_file_unref(p->map);
     vd__free(p->scan);
+    vd__page_free(p->surf, p->surf_size);
     vd__free(p);
     in->priv = NULL;
 }
@@ -156,6 +161,17 @@ static int quarter_turned(PopplerPage *pg)
     return cw != ch && fabs(w - ch) < 0.01 && fabs(h - cw) < 0.01;
 }
 
+/* Does the page have a text layer (anything but white space)? */
+static int page_has_text(PopplerPage *pg)
+{
+    char *text = poppler_page_get_text(pg);
+    int found = 0;
+    for (const char *s = text; s && *s && !found; s++)
+        found = !g_ascii_isspace(*s);
+    g_free(text);
+    return found;
+}
+
 /* ---- scanned pages ---- */
 
 /* A page counts as a scan when raster images cover essentially all of it
@@ -173,13 +189,12 @@ static int quarter_turned(PopplerPage *pg)
  * image under real text */
 #define SCAN_MIN_TEXT_DPI 100
 
+/* Area of an image mapping, at most the page's. Poppler 22.12 places the
+ * mappings of a turned page at an offset, so only their size is used. */
 static double clipped_area(const PopplerRectangle *r, double cw, double ch)
 {
-    double x1 = fmin(r->x1, r->x2), x2 = fmax(r->x1, r->x2);
-    double y1 = fmin(r->y1, r->y2), y2 = fmax(r->y1, r->y2);
-    x1 = fmax(x1, 0), y1 = fmax(y1, 0);
-    x2 = fmin(x2, cw), y2 = fmin(y2, ch);
-    return x2 > x1 && y2 > y1 ? (x2 - x1) * (y2 - y1) : 0.0;
+    double a = fabs((r->x2 - r->x1) * (r->y2 - r->y1));
+    return a < cw * ch ? a : cw * ch;
 }
 
 static void detect_scan(vd_ctx *ctx, pdf *p, int npages, int page,
@@ -202,6 +217,7 @@ static void detect_scan(vd_ctx *ctx, pdf *p, int npages, int page,
         for (GList *l = maps; l; l = l->next)
             cover +=
                 clipped_area(&((PopplerImageMapping *)l->data)->area, cw, ch);
+        int one_w = 0, one_h = 0; /* pixels of an image that alone covers */
         if (cover >= SCAN_COVER * page_area) {
             for (GList *l = maps; l; l = l->next) {
                 PopplerImageMapping *m = l->data;
@@ -213,19 +229,34 @@ static void detect_scan(vd_ctx *ctx, pdf *p, int npages, int page,
                 cairo_surface_t *s = poppler_page_get_image(pg, m->image_id);
                 if (!s)
                     continue;
-                double px = (double)cairo_image_surface_get_width(s) *
-                            cairo_image_surface_get_height(s);
+                int iw = cairo_image_surface_get_width(s);
+                int ih = cairo_image_surface_get_height(s);
                 cairo_surface_destroy(s);
-                double d = 72.0 * sqrt(px / a);
-                if (d > dpi)
+                double d = 72.0 * sqrt((double)iw * ih / a);
+                if (d > dpi) {
                     dpi = d;
+                    int alone = clipped_area(&m->area, cw, ch) >=
+                                SCAN_COVER * page_area;
+                    one_w = alone ? iw : 0;
+                    one_h = alone ? ih : 0;
+                }
             }
         }
         poppler_page_free_image_mapping(maps);
-        if (dpi > 0 && (!info->has_text || dpi >= SCAN_MIN_TEXT_DPI)) {
+        if (dpi > 0 && dpi < SCAN_MIN_TEXT_DPI && info->has_text < 0)
+            info->has_text = page_has_text(pg);
+        if (dpi > 0 && (info->has_text <= 0 || dpi >= SCAN_MIN_TEXT_DPI)) {
             sc->is_scan = 1;
-            sc->w = (int)(w * dpi / 72.0 + 0.5);
-            sc->h = (int)(h * dpi / 72.0 + 0.5);
+            if (one_w > 0 && one_h > 0) {
+                /* one image is the page: exactly its pixels, turned the
+                 * way the page is shown */
+                int swap = (one_w > one_h) != (w > h);
+                sc->w = swap ? one_h : one_w;
+                sc->h = swap ? one_w : one_h;
+            } else {
+                sc->w = (int)(w * dpi / 72.0 + 0.5);
+                sc->h = (int)(h * dpi / 72.0 + 0.5);
+            }
         }
     }
     info->is_scan = sc->is_scan;
@@ -249,14 +280,9 @@ static vd_status pdf_page_info(vd_ctx *ctx, vd_input *in, int page,
     info->height = h;
     info->unit = VD_UNIT_PT;
     info->rotate = quarter_turned(pg) ? 90 : 0;
-    char *text = poppler_page_get_text(pg);
-    info->has_text = 0;
-    for (const char *s = text; s && *s; s++)
-        if (!g_ascii_isspace(*s)) {
-            info->has_text = 1;
-            break;
-        }
-    g_free(text);
+    /* the text probe is a full layout pass; geometry for rendering does
+     * without it (scan detection asks for it only when it matters) */
+    info->has_text = in->geom_only ? -1 : page_has_text(pg);
     vd_status st = VD_OK;
     if (!(w > 0.5 && h > 0.5) || w > 1e6 || h > 1e6)
         st = vd__fail(ctx, VD_ERR_FORMAT,
@@ -264,6 +290,8 @@ static vd_status pdf_page_info(vd_ctx *ctx, vd_input *in, int page,
                       in->path, page + 1, w, h);
     else
         detect_scan(ctx, in->priv, in->npages, page, pg, w, h, info);
+    if (info->has_text < 0)
+        info->has_text = 0; /* not probed: geometry only */
     g_object_unref(pg);
     return st;
 }
@@ -289,7 +317,7 @@ static vd_status pdf_render(vd_ctx *ctx, vd_input *in, int page, int w, int h,
                         "cairo's limit of 32767 per side (lower --dpi)",
                         in->path, page + 1, w, h);
     vd_image *img = NULL;
-    vd_status st = vd_image_new(ctx, w, h, &img);
+    vd_status st = vd__image_alloc(ctx, w, h, 0, &img); /* all written */
     if (st) {
         if (st == VD_ERR_LIMIT)
             vd__refail(ctx, st,
@@ -306,8 +334,21 @@ static vd_status pdf_render(vd_ctx *ctx, vd_input *in, int page, int w, int h,
     }
     double pw, ph;
     poppler_page_get_size(pg, &pw, &ph);
-    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
-    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
+    /* our own page buffer under the surface (see vd__page_alloc) */
+    pdf *pd = in->priv;
+    int sstride = cairo_format_stride_for_width(CAIRO_FORMAT_RGB24, w);
+    size_t sbytes = (size_t)sstride * (size_t)h;
+    if (sstride > 0 && pd->surf_size < sbytes) {
+        vd__page_free(pd->surf, pd->surf_size);
+        pd->surf_size = 0;
+        if ((pd->surf = vd__page_alloc(ctx, sbytes)) != NULL)
+            pd->surf_size = sbytes;
+    }
+    uint8_t *sdata = sstride > 0 ? pd->surf : NULL;
+    cairo_surface_t *s = sdata ? cairo_image_surface_create_for_data(
+                                     sdata, CAIRO_FORMAT_RGB24, w, h, sstride)
+                               : NULL;
+    if (!s || cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
         cairo_surface_destroy(s);
         g_object_unref(pg);
         vd_image_free(img);
@@ -332,14 +373,15 @@ static vd_status pdf_render(vd_ctx *ctx, vd_input *in, int page, int w, int h,
         return vd__fail(ctx, VD_ERR_FORMAT, "%s: page %d: rendering failed: %s",
                         in->path, page + 1, cairo_status_to_string(cs));
     }
-    const uint8_t *src = cairo_image_surface_get_data(s);
-    int sstride = cairo_image_surface_get_stride(s);
+    const uint8_t *src = sdata;
     uint8_t *dst = vd_image_data(img);
     size_t dstride = vd_image_stride(img);
     for (int y = 0; y < h; y++) {
-        const uint32_t *sr = (const uint32_t *)(src + (size_t)y * sstride);
-        uint8_t *d = dst + (size_t)y * dstride;
-        for (int x = 0; x < w; x++, d += 3) {
+        const uint32_t *restrict sr =
+            (const uint32_t *)(src + (size_t)y * sstride);
+        uint8_t *restrict d = dst + (size_t)y * dstride;
+        int x = 0; /* restrict lets the compiler vectorise this */
+        for (; x < w; x++, d += 3) {
             uint32_t v = sr[x]; /* xRGB in native order */
             d[0] = (uint8_t)(v >> 16);
             d[1] = (uint8_t)(v >> 8);

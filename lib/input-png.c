@@ -143,6 +143,7 @@ static int decode(png_dec *d)
                               (int)w);
     }
     png_read_end(d->png, NULL);
+    vd__image_set_grey(d->img, !(ct & PNG_COLOR_MASK_COLOR));
     return 0;
 }
 

@@ -26,6 +26,9 @@ struct vd_input {
     int npages;
     vd_input_opts opts; /* password not kept */
     void *priv;         /* decoder state, freed by vt->close */
+    int geom_only;      /* page_info for geometry: the PDF text probe (a
+                           layout pass) may be skipped, has_text is then
+                           unreliable */
 };
 
 /* Each decoder fills IN->vt, IN->priv and IN->npages, or fails with a

@@ -510,6 +510,14 @@ static vd_status decode_own(tif *h, int page, const tpage *p, conv *c,
     }
     uint32_t nstrips_plane =
         p->tiled ? 0 : TIFFNumberOfStrips(t) / (uint32_t)np;
+    /* A strip or tile that does not decode is left white and the page goes
+     * on, as viewers do, with a warning. All-ones samples are white for RGB,
+     * min-is-black grey and alpha; zero for CMYK and min-is-white. */
+    int white = c->kind == K_CMYK || c->kind == K_PALETTE ||
+                        (c->kind == K_GREY && c->invert)
+                    ? 0x00
+                    : 0xFF;
+    uint32_t nblocks = 0, nbad = 0;
     for (uint32_t y0 = 0; y0 < p->h; y0 += bh) {
         uint32_t rows = p->h - y0 < bh ? p->h - y0 : bh;
         if (vd__cancelled(ctx)) {
@@ -521,21 +529,21 @@ static vd_status decode_own(tif *h, int page, const tpage *p, conv *c,
             if (!p->tiled) {
                 uint32_t s = y0 / bh + (uint32_t)k * nstrips_plane;
                 tmsize_t want = (tmsize_t)(line * rows);
+                nblocks++;
                 if (s >= TIFFNumberOfStrips(t) ||
                     TIFFReadEncodedStrip(t, s, band[k], want) < 0) {
-                    st = tiff_fail(h, page, VD_ERR_FORMAT,
-                                   "cannot decode strip");
-                    goto done;
+                    memset(band[k], white, (size_t)(line * rows));
+                    nbad++;
                 }
                 continue;
             }
             uint64_t trow = (uint64_t)TIFFTileRowSize64(t);
             for (uint32_t x0 = 0; x0 < p->w; x0 += bw) {
                 uint32_t ti = TIFFComputeTile(t, x0, y0, 0, (uint16_t)k);
+                nblocks++;
                 if (TIFFReadEncodedTile(t, ti, tile, (tmsize_t)tbytes) < 0) {
-                    st =
-                        tiff_fail(h, page, VD_ERR_FORMAT, "cannot decode tile");
-                    goto done;
+                    memset(tile, white, (size_t)tbytes);
+                    nbad++;
                 }
                 uint32_t cols = p->w - x0 < bw ? p->w - x0 : bw;
                 uint64_t off = (uint64_t)x0 * bits_px / 8;
@@ -556,6 +564,23 @@ static vd_status decode_own(tif *h, int page, const tpage *p, conv *c,
             vd__orient_put_row(dst, (int)(y0 + r), rgb);
         }
     }
+    if (nbad && nbad == nblocks) {
+        /* nothing of the page decoded: an error, not a blank page */
+        if (!h->err[0])
+            snprintf(h->err, sizeof h->err, "%s", h->warn);
+        st = tiff_fail(h, page, VD_ERR_FORMAT,
+                       p->tiled ? "no tile could be decoded"
+                                : "no strip could be decoded");
+    } else if (nbad)
+        vd__warn(ctx,
+                 "%s: page %d: %u of %u %s could not be decoded and are "
+                 "left white (%s)",
+                 h->path, page + 1, nbad, nblocks,
+                 p->tiled ? "tiles" : "strips",
+                 h->err[0]    ? h->err
+                 : h->warn[0] ? h->warn
+                              : "corrupt data");
+    h->nwarn = 0; /* said */
 done:
     for (int k = 0; k < np; k++)
         vd__free(band[k]);
@@ -632,7 +657,8 @@ static vd_status tiff_render(vd_ctx *ctx, vd_input *in, int page, int w, int h_,
     vd_status st = select_page(h, page, &p);
     if (st)
         return st;
-    h->nwarn = 0; /* from here on, warnings are about the pixels */
+    /* tag trouble the directory survived is not the pixels' fault */
+    reset_msgs(h, ctx);
     uint64_t pixels = (uint64_t)p.w * p.h;
     if (pixels > ctx->opts.limits.max_page_pixels || p.w > INT32_MAX ||
         p.h > INT32_MAX)
@@ -660,6 +686,7 @@ static vd_status tiff_render(vd_ctx *ctx, vd_input *in, int page, int w, int h_,
             st = load_cmap(h, page, c);
         if (st == VD_OK)
             st = decode_own(h, page, &p, c, &dst);
+        vd__image_set_grey(img, st == VD_OK && c->kind == K_GREY);
         vd__free(c->cmap);
     } else {
         st = decode_rgba(h, page, &p, &dst);

@@ -203,7 +203,9 @@ static vd_status page_geom(vd_ctx *ctx, vd_input *in, int page,
         ro = *opts;
     else
         vd_render_opts_init(&ro);
+    in->geom_only = 1;
     vd_status st = vd_input_page_info(ctx, in, page, info);
+    in->geom_only = 0;
     if (st)
         return st;
     if (!in->vt->render)

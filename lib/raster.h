@@ -51,6 +51,28 @@ vd_status vd__resample_axis_init(vd_ctx *ctx, vd__resample_axis *a, int in_size,
                                  int out_size);
 void vd__resample_axis_free(vd__resample_axis *a);
 
+/* ---- page-sized buffers (image.c) ---- */
+
+/* A buffer for a whole page (raster, cairo surface, resample
+ * intermediate), 64-byte aligned, zero-filled when from mmap. Free with
+ * vd__page_free and the same N. Large ones come straight from mmap: glibc
+ * raises its mmap threshold after the first big free and then serves
+ * page-sized blocks from the heap, where poppler's small allocations in
+ * between keep it from being reused - RSS grew 4.5 MB a page over a long
+ * PDF. Errors: VD_ERR_NOMEM (message set). */
+void *vd__page_alloc(vd_ctx *ctx, size_t n);
+void vd__page_free(void *p, size_t n);
+
+/* vd_image_new without the white fill when WHITE is 0: for producers
+ * that write every pixel (renderers, resamplers). */
+vd_status vd__image_alloc(vd_ctx *ctx, int w, int h, int white, vd_image **out);
+
+/* Decoders of grey and bilevel pages say so once every pixel is written;
+ * the resampler then filters one channel instead of three (the same
+ * values, a third of the work). vd_image_data clears the mark. */
+void vd__image_set_grey(vd_image *img, int grey);
+int vd__image_is_grey(const vd_image *img);
+
 /* ---- pixel helpers for decoders (image.c) ---- */
 
 /* Where decoded rows go: an image in visible orientation, written row by
