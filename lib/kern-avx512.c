@@ -354,46 +354,190 @@ static void quant_act(int8_t *q, float *s, int32_t *sum, const float *x,
 
 #define GEMV_MAX 4
 
+/* Rows are often exactly one 4 KiB page (2048 bf16), and the hardware
+ * prefetchers stop at page ends, so each group of rows prefetches the
+ * next group at the same offset: the stream never waits for DRAM. */
+#define PF_ROWS 4
+
+INLINE void prefetch_rows(const unsigned char *p, int64_t stride, int n)
+{
+    for (int j = 0; j < n; j++)
+        _mm_prefetch((const char *)(p + j * stride), _MM_HINT_T0);
+}
+
+INLINE __m512 load_w16u(const vd__mat *w, const void *p)
+{
+    switch (w->dt) {
+    case VD_DT_F32:
+        return _mm512_loadu_ps(p);
+    case VD_DT_BF16:
+        return widen_bf16(_mm256_loadu_si256(p));
+    default:
+        return _mm512_cvtph_ps(_mm256_loadu_si256(p));
+    }
+}
+
+/* f32 / bf16 / f16 rows, 4 at a time, NT <= 4 tokens. */
 INLINE void gemv_exact_nt(const vd__mat *w, const float *x, int NT,
                           const float *bias, float *y, int64_t r0, int64_t r1)
 {
-    int64_t K = w->cols, rows = w->rows;
+    int64_t K = w->cols, rows = w->rows, K32 = K & ~(int64_t)31;
+    int64_t es = w->dt == VD_DT_F32 ? 4 : 2, rs = K * es;
+    const unsigned char *base = w->data;
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
+        const unsigned char *wr = base + r * rs;
+        const unsigned char *pf = r + 8 <= r1 ? wr + 4 * rs : wr;
         __m512 acc[4][GEMV_MAX];
+#pragma GCC unroll 8
         for (int j = 0; j < 4; j++)
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 acc[j][t] = _mm512_setzero_ps();
-        for (int64_t k = 0; k < K; k += 16) {
-            int64_t nk = K - k;
-            __m512 xv[GEMV_MAX];
-            for (int t = 0; t < NT; t++)
-                xv[t] = _mm512_maskz_loadu_ps(mask16(nk), x + t * K + k);
+        for (int64_t k = 0; k < K32; k += 32) {
+            prefetch_rows(pf + k * es, rs, 4);
+            if (es == 4)
+                prefetch_rows(pf + k * es + 64, rs, 4);
+            __m512 x0[GEMV_MAX], x1[GEMV_MAX];
+#pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) {
+                x0[t] = _mm512_loadu_ps(x + t * K + k);
+                x1[t] = _mm512_loadu_ps(x + t * K + k + 16);
+            }
+#pragma GCC unroll 8
             for (int j = 0; j < 4; j++) {
-                __m512 wv = load_w16(w, r + j, k, nk);
+                __m512 w0 = load_w16u(w, wr + j * rs + k * es);
+                __m512 w1 = load_w16u(w, wr + j * rs + (k + 16) * es);
+#pragma GCC unroll 8
+                for (int t = 0; t < NT; t++) {
+                    acc[j][t] = _mm512_fmadd_ps(w0, x0[t], acc[j][t]);
+                    acc[j][t] = _mm512_fmadd_ps(w1, x1[t], acc[j][t]);
+                }
+            }
+        }
+        for (int64_t k = K32; k < K; k += 16) {
+            __m512 xv[GEMV_MAX];
+#pragma GCC unroll 8
+            for (int t = 0; t < NT; t++)
+                xv[t] = _mm512_maskz_loadu_ps(mask16(K - k), x + t * K + k);
+#pragma GCC unroll 8
+            for (int j = 0; j < 4; j++) {
+                __m512 wv = load_w16(w, r + j, k, K - k);
+#pragma GCC unroll 8
                 for (int t = 0; t < NT; t++)
                     acc[j][t] = _mm512_fmadd_ps(wv, xv[t], acc[j][t]);
             }
         }
+#pragma GCC unroll 8
         for (int j = 0; j < 4; j++)
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 y[t * rows + r + j] = _mm512_reduce_add_ps(acc[j][t]) +
                                       (bias ? bias[r + j] : 0.0f);
     }
     for (; r < r1; r++) {
         __m512 acc[GEMV_MAX];
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
             acc[t] = _mm512_setzero_ps();
         for (int64_t k = 0; k < K; k += 16) {
             __m512 wv = load_w16(w, r, k, K - k);
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 acc[t] = _mm512_fmadd_ps(
                     wv, _mm512_maskz_loadu_ps(mask16(K - k), x + t * K + k),
                     acc[t]);
         }
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
             y[t * rows + r] =
                 _mm512_reduce_add_ps(acc[t]) + (bias ? bias[r] : 0.0f);
+    }
+}
+
+/* Q8 / Q4 rows dequantized in registers, a pair of blocks (64 values) at
+ * a time: values times the block scale, then FMAs with fp32 tokens. */
+INLINE void gemv_exact_q_nt(const vd__mat *w, const float *x, int NT,
+                            const float *bias, float *y, int64_t r0, int64_t r1)
+{
+    int64_t K = w->cols, rows = w->rows;
+    int q8 = w->dt == VD_DT_Q8;
+    int64_t nb = q8 ? VD_Q8_NB(K) : VD_Q4_NB(K);
+    int64_t rs = q8 ? nb * VD_QBLK : nb * (VD_QBLK / 2);
+    const unsigned char *base = w->data;
+    const uint16_t *sc = w->scales;
+    for (int64_t r = r0; r < r1; r++) {
+        const unsigned char *wr = base + r * rs;
+        const unsigned char *pf = r + PF_ROWS < r1 ? wr + PF_ROWS * rs : wr;
+        __m512 acc[GEMV_MAX], acc2[GEMV_MAX]; /* two FMA chains */
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++)
+            acc[t] = acc2[t] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb && b * VD_QBLK < K; b += 2) {
+            int64_t k = b * VD_QBLK;
+            __m512 v[4];
+            float s0 = _cvtsh_ss(sc[r * nb + b]);
+            float s1 = b + 1 < nb ? _cvtsh_ss(sc[r * nb + b + 1]) : 0.0f;
+            if (q8) {
+                _mm_prefetch((const char *)(pf + k), _MM_HINT_T0);
+                __m512i q =
+                    b + 1 < nb ? _mm512_loadu_si512(wr + k)
+                               : _mm512_maskz_loadu_epi8(0xFFFFFFFFull, wr + k);
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++)
+                    v[c] =
+                        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                          _mm512_extracti32x4_epi32(q, c))),
+                                      _mm512_set1_ps(c < 2 ? s0 : s1));
+            } else {
+                _mm_prefetch((const char *)(pf + k / 2), _MM_HINT_T0);
+                __m256i q = _mm256_loadu_si256((const __m256i *)(wr + k / 2));
+                __m256i f = _mm256_set1_epi8(15);
+                __m256i lo = _mm256_and_si256(q, f);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), f);
+                __m128i part[4] = { _mm256_castsi256_si128(lo),
+                                    _mm256_extracti128_si256(lo, 1),
+                                    _mm256_castsi256_si128(hi),
+                                    _mm256_extracti128_si256(hi, 1) };
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) {
+                    float sc1 = c < 2 ? s0 : s1;
+                    v[c] = _mm512_fmadd_ps(
+                        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(part[c])),
+                        _mm512_set1_ps(sc1), _mm512_set1_ps(-8.0f * sc1));
+                }
+            }
+            if (k + 64 <= K) {
+#pragma GCC unroll 8
+                for (int t = 0; t < NT; t++) {
+                    acc[t] = _mm512_fmadd_ps(
+                        v[0], _mm512_loadu_ps(x + t * K + k), acc[t]);
+                    acc2[t] = _mm512_fmadd_ps(
+                        v[1], _mm512_loadu_ps(x + t * K + k + 16), acc2[t]);
+                    acc[t] = _mm512_fmadd_ps(
+                        v[2], _mm512_loadu_ps(x + t * K + k + 32), acc[t]);
+                    acc2[t] = _mm512_fmadd_ps(
+                        v[3], _mm512_loadu_ps(x + t * K + k + 48), acc2[t]);
+                }
+            } else {
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) {
+                    int64_t n = K - k - 16 * c;
+                    __mmask16 m = mask16(n > 0 ? n : 0);
+#pragma GCC unroll 8
+                    for (int t = 0; t < NT; t++)
+                        acc[t] = _mm512_fmadd_ps(
+                            v[c],
+                            _mm512_maskz_loadu_ps(m, x + t * K + k + 16 * c),
+                            acc[t]);
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++)
+            y[t * rows + r] =
+                _mm512_reduce_add_ps(_mm512_add_ps(acc[t], acc2[t])) +
+                (bias ? bias[r] : 0.0f);
     }
 }
 
@@ -423,8 +567,29 @@ INLINE void gemv_exact_nt(const vd__mat *w, const float *x, int NT,
 GEMV_EXACT_DT(gemv_exact_f32, VD_DT_F32)
 GEMV_EXACT_DT(gemv_exact_bf16, VD_DT_BF16)
 GEMV_EXACT_DT(gemv_exact_f16, VD_DT_F16)
-GEMV_EXACT_DT(gemv_exact_q8, VD_DT_Q8)
-GEMV_EXACT_DT(gemv_exact_q4, VD_DT_Q4)
+#define GEMV_EXACT_Q_DT(name, DT)                                              \
+    static void name(const vd__mat *w, const float *x, int nt,                 \
+                     const float *bias, float *y, int64_t r0, int64_t r1)      \
+    {                                                                          \
+        vd__mat c = *w;                                                        \
+        c.dt = DT;                                                             \
+        switch (nt) {                                                          \
+        case 1:                                                                \
+            gemv_exact_q_nt(&c, x, 1, bias, y, r0, r1);                        \
+            break;                                                             \
+        case 2:                                                                \
+            gemv_exact_q_nt(&c, x, 2, bias, y, r0, r1);                        \
+            break;                                                             \
+        case 3:                                                                \
+            gemv_exact_q_nt(&c, x, 3, bias, y, r0, r1);                        \
+            break;                                                             \
+        default:                                                               \
+            gemv_exact_q_nt(&c, x, 4, bias, y, r0, r1);                        \
+            break;                                                             \
+        }                                                                      \
+    }
+GEMV_EXACT_Q_DT(gemv_exact_q8, VD_DT_Q8)
+GEMV_EXACT_Q_DT(gemv_exact_q4, VD_DT_Q4)
 
 static void gemv_exact(const vd__mat *w, const float *x, int nt,
                        const float *bias, float *y, int64_t r0, int64_t r1)
@@ -697,6 +862,7 @@ static void attn_qk(const float *q, int64_t ldq, int rows, int hd,
         }
 #pragma GCC unroll 6
         for (int i = 0; i < 6; i++)
+#pragma GCC unroll 8
             for (int j = 0; j < 4; j++)
                 _mm512_store_ps(s + (r0 + i) * ABK + 16 * j, c[i][j]);
     }
@@ -708,20 +874,27 @@ INLINE void attn_pv_nv(const float *p, int rows, int nk, const float *v,
 {
     for (int r0 = 0; r0 < rows; r0 += R) {
         __m512 c[6][8];
+#pragma GCC unroll 8
         for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
             for (int j = 0; j < NV; j++)
                 c[i][j] = _mm512_load_ps(o + (r0 + i) * ldo + 16 * j);
         for (int k = 0; k < nk; k++) {
             __m512 vv[8];
+#pragma GCC unroll 8
             for (int j = 0; j < NV; j++)
                 vv[j] = _mm512_load_ps(v + k * ldv + 16 * j);
+#pragma GCC unroll 8
             for (int i = 0; i < R; i++) {
                 __m512 a = _mm512_set1_ps(p[(r0 + i) * ABK + k]);
+#pragma GCC unroll 8
                 for (int j = 0; j < NV; j++)
                     c[i][j] = _mm512_fmadd_ps(a, vv[j], c[i][j]);
             }
         }
+#pragma GCC unroll 8
         for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
             for (int j = 0; j < NV; j++)
                 _mm512_store_ps(o + (r0 + i) * ldo + 16 * j, c[i][j]);
     }
@@ -963,40 +1136,74 @@ static void x_to_bf16(const float *x, int64_t K, int n, int64_t ldx,
     }
 }
 
+INLINE __m512bh load_w32_bhu(const vd__mat *w, const unsigned char *p)
+{
+    switch (w->dt) {
+    case VD_DT_BF16:
+        return (__m512bh)_mm512_loadu_si512(p);
+    case VD_DT_F32:
+        return _mm512_cvtne2ps_pbh(_mm512_loadu_ps(p + 64), _mm512_loadu_ps(p));
+    default:
+        return _mm512_cvtne2ps_pbh(
+            _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32))),
+            _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)));
+    }
+}
+
 INLINE void gemv_bh_nt(const vd__mat *w, const bf16_t *xb, int64_t ldx, int NT,
                        const float *bias, float *y, int64_t r0, int64_t r1)
 {
-    int64_t K = w->cols, rows = w->rows, r = r0;
+    int64_t K = w->cols, rows = w->rows, K32 = K & ~(int64_t)31, r = r0;
+    int64_t es = w->dt == VD_DT_F32 ? 4 : 2, rs = K * es;
+    const unsigned char *base = w->data;
     for (; r + 4 <= r1; r += 4) {
+        const unsigned char *wr = base + r * rs;
+        const unsigned char *pf = r + 8 <= r1 ? wr + 4 * rs : wr;
         __m512 acc[4][GEMV_MAX];
+#pragma GCC unroll 8
         for (int j = 0; j < 4; j++)
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 acc[j][t] = _mm512_setzero_ps();
         for (int64_t k = 0; k < K; k += 32) {
             __m512bh xv[GEMV_MAX];
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 xv[t] = (__m512bh)_mm512_load_si512(xb + t * ldx + k);
+            if (k < K32) {
+                prefetch_rows(pf + k * es, rs, 4);
+                if (es == 4)
+                    prefetch_rows(pf + k * es + 64, rs, 4);
+            }
+#pragma GCC unroll 8
             for (int j = 0; j < 4; j++) {
-                __m512bh wv = load_w32_bh(w, r + j, k, K - k);
+                __m512bh wv = k < K32 ? load_w32_bhu(w, wr + j * rs + k * es)
+                                      : load_w32_bh(w, r + j, k, K - k);
+#pragma GCC unroll 8
                 for (int t = 0; t < NT; t++)
                     acc[j][t] = _mm512_dpbf16_ps(acc[j][t], wv, xv[t]);
             }
         }
+#pragma GCC unroll 8
         for (int j = 0; j < 4; j++)
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 y[t * rows + r + j] = _mm512_reduce_add_ps(acc[j][t]) +
                                       (bias ? bias[r + j] : 0.0f);
     }
     for (; r < r1; r++) {
         __m512 acc[GEMV_MAX];
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
             acc[t] = _mm512_setzero_ps();
         for (int64_t k = 0; k < K; k += 32) {
             __m512bh wv = load_w32_bh(w, r, k, K - k);
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 acc[t] = _mm512_dpbf16_ps(
                     acc[t], wv, (__m512bh)_mm512_load_si512(xb + t * ldx + k));
         }
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
             y[t * rows + r] =
                 _mm512_reduce_add_ps(acc[t]) + (bias ? bias[r] : 0.0f);
@@ -1196,12 +1403,14 @@ INLINE __m512i load_q64(const vd__mat *w, int64_t r, int64_t b, int64_t nb)
         v = _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
         return b + 1 < nb ? v : _mm512_maskz_mov_epi8(0xFFFFFFFFull, v);
     }
-    __m256i v = _mm256_loadu_si256(
-        (const __m256i *)(base + r * nb * (VD_QBLK / 2) + (b / 2) * VD_QBLK));
-    __m256i f = _mm256_set1_epi8(15);
-    __m256i lo = _mm256_and_si256(v, f);
-    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), f);
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    /* both halves hold the 32 bytes; the upper one is shifted by 4 */
+    __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+        (const __m256i *)(base + r * nb * (VD_QBLK / 2) + (b / 2) * VD_QBLK)));
+    v = _mm512_srlv_epi16(
+        v, _mm512_set_epi64(0x0004000400040004ll, 0x0004000400040004ll,
+                            0x0004000400040004ll, 0x0004000400040004ll, 0, 0, 0,
+                            0));
+    return _mm512_and_si512(v, _mm512_set1_epi8(15));
 }
 
 /* Activations of NT tokens quantized for the GEMV: q [nt][nbp*32], and
@@ -1238,40 +1447,75 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
     int q8 = w->dt == VD_DT_Q8;
     int64_t nb = q8 ? VD_Q8_NB(w->cols) : VD_Q4_NB(w->cols);
     float zp = q8 ? 128.0f : 8.0f;
+    int64_t qb = q8 ? VD_QBLK : VD_QBLK / 2; /* bytes per block */
+    int64_t rs = nb * qb;
     const uint16_t *sc = w->scales;
+    const char *base = w->data;
     for (int64_t r = r0; r < r1; r++) {
-        __m512 acc[GEMV_MAX], corr[GEMV_MAX];
-        for (int t = 0; t < NT; t++)
-            acc[t] = corr[t] = _mm512_setzero_ps();
+        const char *pf = base + (r + PF_ROWS < r1 ? r + PF_ROWS : r) * rs;
+        /* four accumulators per token: the FMA latency is not a chain */
+        __m512 acc[GEMV_MAX][4], corr[GEMV_MAX];
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) {
+            corr[t] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++)
+                acc[t][j] = _mm512_setzero_ps();
+        }
         for (int64_t b16 = 0; b16 < nb; b16 += 16) {
             int64_t nbk = nb - b16 < 16 ? nb - b16 : 16;
             __m512 S = _mm512_cvtph_ps(
                 _mm256_maskz_loadu_epi16(mask16(nbk), sc + r * nb + b16));
             __m512 St[GEMV_MAX];
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++) {
                 St[t] =
                     _mm512_mul_ps(S, _mm512_load_ps(x->s + t * x->nbp + b16));
                 corr[t] = _mm512_fmadd_ps(
                     S, _mm512_load_ps(x->cs + t * x->nbp + b16), corr[t]);
             }
-            for (int j = 0; 2 * j < nbk; j++) {
-                __m512i wv = load_q64(w, r, b16 + 2 * j, nb);
-                __m512i idx = _mm512_load_si512(pair_idx[j]);
-                for (int t = 0; t < NT; t++) {
-                    __m512i xv = _mm512_load_si512(
-                        x->q + (t * x->nbp + b16 + 2 * j) * VD_QBLK);
-                    __m512i d =
-                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
-                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
-                                             _mm512_permutexvar_ps(idx, St[t]),
-                                             acc[t]);
+            for (int64_t c = 0; c < 16 * qb; c += 64)
+                _mm_prefetch(pf + b16 * qb + c, _MM_HINT_T0);
+            if (nbk == 16) {
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    __m512i wv = load_q64(w, r, b16 + 2 * j, nb);
+                    __m512i idx = _mm512_load_si512(pair_idx[j]);
+#pragma GCC unroll 8
+                    for (int t = 0; t < NT; t++) {
+                        __m512i d = _mm512_dpbusd_epi32(
+                            _mm512_setzero_si512(), wv,
+                            _mm512_load_si512(
+                                x->q + (t * x->nbp + b16 + 2 * j) * VD_QBLK));
+                        acc[t][j & 3] = _mm512_fmadd_ps(
+                            _mm512_cvtepi32_ps(d),
+                            _mm512_permutexvar_ps(idx, St[t]), acc[t][j & 3]);
+                    }
+                }
+            } else {
+                for (int j = 0; 2 * j < nbk; j++) {
+                    __m512i wv = load_q64(w, r, b16 + 2 * j, nb);
+                    __m512i idx = _mm512_load_si512(pair_idx[j]);
+#pragma GCC unroll 8
+                    for (int t = 0; t < NT; t++) {
+                        __m512i d = _mm512_dpbusd_epi32(
+                            _mm512_setzero_si512(), wv,
+                            _mm512_load_si512(
+                                x->q + (t * x->nbp + b16 + 2 * j) * VD_QBLK));
+                        acc[t][0] = _mm512_fmadd_ps(
+                            _mm512_cvtepi32_ps(d),
+                            _mm512_permutexvar_ps(idx, St[t]), acc[t][0]);
+                    }
                 }
             }
         }
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
-            y[t * rows + r] = _mm512_reduce_add_ps(acc[t]) -
-                              zp * _mm512_reduce_add_ps(corr[t]) +
-                              (bias ? bias[r] : 0.0f);
+            y[t * rows + r] =
+                _mm512_reduce_add_ps(
+                    _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]),
+                                  _mm512_add_ps(acc[t][2], acc[t][3]))) -
+                zp * _mm512_reduce_add_ps(corr[t]) + (bias ? bias[r] : 0.0f);
     }
 }
 

@@ -230,8 +230,10 @@ void vd__mat_row_part_f32(const vd__mat *w, int64_t r, int64_t c0, int64_t n,
  * shapes where it wins. */
 void vd__matmul_blas(vd__pool *pool, const vd__mat *w, const float *x,
                      int64_t n, const float *bias, float *y);
-/* Plain sgemm C[m][n] = A[m][k] . B^T (B is [n][k]), all fp32, threaded
- * by OpenBLAS with exactly POOL's size; our workers stay idle meanwhile. */
+/* Plain sgemm C[m][n] = A[m][k] . B^T (B is [n][k]), all fp32: the
+ * columns of C split over POOL's workers, OpenBLAS single-threaded in
+ * each. Use this rather than calling cblas_sgemm with OpenBLAS threads:
+ * those spin after each call and would fight our workers for the cores. */
 void vd__sgemm_nt(vd__pool *pool, int64_t m, int64_t n, int64_t k,
                   const float *a, int64_t lda, const float *b, int64_t ldb,
                   float *c, int64_t ldc);
