@@ -2,4 +2,4 @@
 # Regenerate configure and Makefile.in from configure.ac and Makefile.am.
 set -e
 cd "$(dirname "$0")"
-autoreconf -fi
+autoreconf -fi >/dev/null

@@ -95,10 +95,8 @@ bool cli_inputs_add(cli_inputs *in, const char *arg)
     if (S_ISDIR(sb.st_mode)) {
         size_t len = strlen(arg);
         char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%.*s", (int)(len > 1 && arg[len - 1] == '/'
-                                                    ? len - 1
-                                                    : len),
-                 arg);
+        snprintf(dir, sizeof dir, "%.*s",
+                 (int)(len > 1 && arg[len - 1] == '/' ? len - 1 : len), arg);
         return walk(in, dir, "", 0);
     }
     const char *base = strrchr(arg, '/');
@@ -139,8 +137,8 @@ static void replace_ext(char *out, size_t n, const char *rel, const char *ext)
 {
     const char *slash = strrchr(rel, '/');
     const char *dot = strrchr(rel, '.');
-    size_t stem = dot && dot > (slash ? slash : rel) ? (size_t)(dot - rel)
-                                                     : strlen(rel);
+    size_t stem =
+        dot && dot > (slash ? slash : rel) ? (size_t)(dot - rel) : strlen(rel);
     snprintf(out, n, "%.*s.%s", (int)stem, rel, ext);
 }
 

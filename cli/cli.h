@@ -66,8 +66,8 @@ extern cli_progress *cli_progress_current;
 /* ---- batch.c ---- */
 
 typedef struct cli_inputs {
-    char **paths;   /* files to convert, in order */
-    char **rel;     /* path relative to the directory argument it came from */
+    char **paths; /* files to convert, in order */
+    char **rel;   /* path relative to the directory argument it came from */
     int n, cap;
 } cli_inputs;
 

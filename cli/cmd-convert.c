@@ -162,9 +162,9 @@ static vd_format parse_format(const char *s)
     static const struct {
         const char *n;
         vd_format f;
-    } t[] = { { "pdf", VD_FORMAT_PDF },   { "tiff", VD_FORMAT_TIFF },
-              { "tif", VD_FORMAT_TIFF },  { "png", VD_FORMAT_PNG },
-              { "jpeg", VD_FORMAT_JPEG }, { "jpg", VD_FORMAT_JPEG },
+    } t[] = { { "pdf", VD_FORMAT_PDF },      { "tiff", VD_FORMAT_TIFF },
+              { "tif", VD_FORMAT_TIFF },     { "png", VD_FORMAT_PNG },
+              { "jpeg", VD_FORMAT_JPEG },    { "jpg", VD_FORMAT_JPEG },
               { "qwenvl", VD_FORMAT_QWENVL } };
     for (size_t i = 0; i < sizeof t / sizeof *t; i++)
         if (strcmp(s, t[i].n) == 0)
@@ -263,8 +263,7 @@ static int run(job *j, cli_inputs *ins, int threads)
     vd_opts_init(&o);
     o.threads = threads;
     o.log = cli_log;
-    o.level = j->verbose ? VD_LOG_INFO : j->quiet ? VD_LOG_ERROR
-                                                    : VD_LOG_WARN;
+    o.level = j->verbose ? VD_LOG_INFO : j->quiet ? VD_LOG_ERROR : VD_LOG_WARN;
     vd_ctx *ctx = vd_ctx_new(&o);
     if (!ctx) {
         fprintf(stderr, "vldoc: out of memory\n");
@@ -342,8 +341,7 @@ static int run(job *j, cli_inputs *ins, int threads)
     }
     cli_progress_free(prog);
     if (!j->quiet && ins->n > 1 && failed)
-        fprintf(stderr, "vldoc: %d of %d inputs had errors\n", failed,
-                ins->n);
+        fprintf(stderr, "vldoc: %d of %d inputs had errors\n", failed, ins->n);
     sig_ctx = NULL;
     vd_engine_free(eng);
     vd_ctx_free(ctx);
@@ -396,9 +394,15 @@ int cli_convert_main(int argc, char **argv)
             }
             j.format = optarg;
             break;
-        case 'o': j.output = optarg; break;
-        case OPT_SKIP_EXISTING: j.skip_existing = true; break;
-        case OPT_KEEP_FURNITURE: j.wr_opts.keep_furniture = 1; break;
+        case 'o':
+            j.output = optarg;
+            break;
+        case OPT_SKIP_EXISTING:
+            j.skip_existing = true;
+            break;
+        case OPT_KEEP_FURNITURE:
+            j.wr_opts.keep_furniture = 1;
+            break;
         case OPT_CHUNK:
             if (strcmp(optarg, "section") == 0)
                 j.wr_opts.chunk_section = 1;
@@ -407,14 +411,18 @@ int cli_convert_main(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
-        case OPT_PRETTY: j.wr_opts.pretty = 1; break;
+        case OPT_PRETTY:
+            j.wr_opts.pretty = 1;
+            break;
         case 'p':
             if (!cli_ranges_parse(optarg, &j.pages, err, sizeof err)) {
                 cli_usage_error("%s", err);
                 return CLI_USAGE;
             }
             break;
-        case OPT_PASSWORD: j.in_opts.password = optarg; break;
+        case OPT_PASSWORD:
+            j.in_opts.password = optarg;
+            break;
         case 'i':
             j.in_opts.format = parse_format(optarg);
             if (!j.in_opts.format) {
@@ -422,14 +430,20 @@ int cli_convert_main(int argc, char **argv)
                 return CLI_USAGE;
             }
             break;
-        case OPT_IMAGE: j.in_opts.image_path = optarg; break;
+        case OPT_IMAGE:
+            j.in_opts.image_path = optarg;
+            break;
         case OPT_IMAGE_SIZE:
             if (!cli_size("--image-size", optarg, &j.in_opts.model_w,
                           &j.in_opts.model_h))
                 return CLI_USAGE;
             break;
-        case 'e': j.eng_opts.engine = optarg; break;
-        case 'm': j.eng_opts.model_dir = optarg; break;
+        case 'e':
+            j.eng_opts.engine = optarg;
+            break;
+        case 'm':
+            j.eng_opts.model_dir = optarg;
+            break;
         case OPT_DPI:
             if (!cli_double("--dpi", optarg, 1, 4800, &dv))
                 return CLI_USAGE;
@@ -445,14 +459,18 @@ int cli_convert_main(int argc, char **argv)
                 return CLI_USAGE;
             j.eng_opts.render.max_pixels = lv;
             break;
-        case OPT_PROMPT: j.eng_opts.prompt = optarg; break;
+        case OPT_PROMPT:
+            j.eng_opts.prompt = optarg;
+            break;
         case OPT_PROMPT_FILE:
             free(j.prompt_buf);
             if (!(j.prompt_buf = read_prompt_file(optarg)))
                 return CLI_USAGE;
             j.eng_opts.prompt = j.prompt_buf;
             break;
-        case OPT_SYSTEM_PROMPT: j.eng_opts.system_prompt = optarg; break;
+        case OPT_SYSTEM_PROMPT:
+            j.eng_opts.system_prompt = optarg;
+            break;
         case OPT_MAX_NEW_TOKENS:
             if (!cli_int("--max-new-tokens", optarg, 1, 131072, &lv))
                 return CLI_USAGE;
@@ -463,8 +481,12 @@ int cli_convert_main(int argc, char **argv)
                 return CLI_USAGE;
             j.eng_opts.page_timeout = dv;
             break;
-        case OPT_ENDPOINT: j.eng_opts.endpoint = optarg; break;
-        case OPT_REMOTE_MODEL: j.eng_opts.remote_model = optarg; break;
+        case OPT_ENDPOINT:
+            j.eng_opts.endpoint = optarg;
+            break;
+        case OPT_REMOTE_MODEL:
+            j.eng_opts.remote_model = optarg;
+            break;
         case OPT_JOBS:
             if (!cli_int("--jobs", optarg, 1, 1024, &lv))
                 return CLI_USAGE;
@@ -474,10 +496,17 @@ int cli_convert_main(int argc, char **argv)
             if (!cli_int("--threads", optarg, 1, 256, &threads))
                 return CLI_USAGE;
             break;
-        case 'q': j.quiet = true; break;
-        case 'v': j.verbose++; break;
-        case 'h': fputs(usage, stdout); return CLI_OK;
-        case 'V': return print_version();
+        case 'q':
+            j.quiet = true;
+            break;
+        case 'v':
+            j.verbose++;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return CLI_OK;
+        case 'V':
+            return print_version();
         default:
             fputs("Try 'vldoc --help' for more information.\n", stderr);
             return CLI_USAGE;
@@ -497,8 +526,7 @@ int cli_convert_main(int argc, char **argv)
         size_t len = strlen(j.output);
         j.out_dir = j.output[len - 1] == '/' || is_dir(j.output);
         if (j.out_dir && !is_dir(j.output) && mkdir(j.output, 0777) != 0) {
-            fprintf(stderr, "vldoc: %s: cannot create directory\n",
-                    j.output);
+            fprintf(stderr, "vldoc: %s: cannot create directory\n", j.output);
             cli_inputs_free(&ins);
             return CLI_FAILED;
         }

@@ -26,8 +26,7 @@ bool cli_ranges_parse(const char *s, cli_ranges *r, char *err, size_t n)
             errno = 0;
             a = strtol(p, &e, 10);
             if (e == p || errno || a < 1 || a > 10000000) {
-                snprintf(err, n, "bad page range '%s' (use e.g. 1-3,7,10-)",
-                         s);
+                snprintf(err, n, "bad page range '%s' (use e.g. 1-3,7,10-)", s);
                 return false;
             }
             p = e;
@@ -40,8 +39,8 @@ bool cli_ranges_parse(const char *s, cli_ranges *r, char *err, size_t n)
                 errno = 0;
                 b = strtol(p, &e, 10);
                 if (e == p || errno || b < a || b > 10000000) {
-                    snprintf(err, n,
-                             "bad page range '%s' (use e.g. 1-3,7,10-)", s);
+                    snprintf(err, n, "bad page range '%s' (use e.g. 1-3,7,10-)",
+                             s);
                     return false;
                 }
                 p = e;

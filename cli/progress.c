@@ -69,13 +69,13 @@ static void draw(cli_progress *p, bool force)
         return;
     p->t_last_draw = t;
     double el = t - p->t0;
-    double frac = p->files_total > 0
-                      ? (p->files_done +
-                         (p->pages_file > 0
-                              ? (double)p->pages_file_done / p->pages_file
-                              : 0)) /
-                            p->files_total
-                      : 0;
+    double frac =
+        p->files_total > 0
+            ? (p->files_done + (p->pages_file > 0
+                                    ? (double)p->pages_file_done / p->pages_file
+                                    : 0)) /
+                  p->files_total
+            : 0;
     double eta = frac > 0.001 ? el / frac - el : -1;
     char etas[16];
     fmt_time(etas, sizeof etas, eta);
@@ -86,8 +86,7 @@ static void draw(cli_progress *p, bool force)
     bar[width] = '\0';
     char tok[32] = "";
     if (p->tokens > 0 && t > p->t_tok0)
-        snprintf(tok, sizeof tok, " %.1f tok/s",
-                 p->tokens / (t - p->t_tok0));
+        snprintf(tok, sizeof tok, " %.1f tok/s", p->tokens / (t - p->t_tok0));
     fprintf(stderr,
             "\r\033[K[%s] %d/%d files, %ld pages, %.2f pages/s, ETA %s%s  "
             "%s",

@@ -36,9 +36,9 @@ vd_status vd__buf_reserve(vd_ctx *ctx, vd__buf *b, size_t extra)
     if (!vd__add_ok(b->len, extra, &need) || !vd__add_ok(need, 1, &need))
         return b->err = vd__fail(ctx, VD_ERR_NOMEM, "buffer size overflow");
     if (b->max && need > b->max + 1)
-        return b->err = vd__fail(ctx, VD_ERR_LIMIT,
-                                 "output exceeds the limit of %zu bytes",
-                                 b->max);
+        return b->err =
+                   vd__fail(ctx, VD_ERR_LIMIT,
+                            "output exceeds the limit of %zu bytes", b->max);
     if (need <= b->cap)
         return VD_OK;
     size_t cap = b->cap ? b->cap : 256;
@@ -75,8 +75,7 @@ vd_status vd__buf_putc(vd_ctx *ctx, vd__buf *b, int c)
     return vd__buf_append(ctx, b, &ch, 1);
 }
 
-vd_status vd__buf_vprintf(vd_ctx *ctx, vd__buf *b, const char *fmt,
-                          va_list ap)
+vd_status vd__buf_vprintf(vd_ctx *ctx, vd__buf *b, const char *fmt, va_list ap)
 {
     va_list aq;
     va_copy(aq, ap);
@@ -101,18 +100,26 @@ vd_status vd__buf_printf(vd_ctx *ctx, vd__buf *b, const char *fmt, ...)
     return st;
 }
 
-vd_status vd__buf_html_escape(vd_ctx *ctx, vd__buf *b, const char *s,
-                              size_t n)
+vd_status vd__buf_html_escape(vd_ctx *ctx, vd__buf *b, const char *s, size_t n)
 {
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         const char *rep = NULL;
         switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        default: continue;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&quot;";
+            break;
+        default:
+            continue;
         }
         vd__buf_append(ctx, b, s + run, i - run);
         vd__buf_puts(ctx, b, rep);

@@ -88,15 +88,14 @@ const char *vd_version(void)
 
 const char *vd_features(void)
 {
-    static const char *const feats =
-        "pdf tiff png jpeg qwen"
+    static const char *const feats = "pdf tiff png jpeg qwen"
 #ifdef HAVE_CURL
-        " remote"
+                                     " remote"
 #endif
 #ifdef HAVE_MHD
-        " serve"
+                                     " serve"
 #endif
-        " avx2 avx512 avx512bf16";
+                                     " avx2 avx512 avx512bf16";
     return feats;
 }
 

@@ -31,8 +31,7 @@ const char *vd_status_str(vd_status s)
     return status_str[s];
 }
 
-vd_status vd__vfail(vd_ctx *ctx, vd_status status, const char *fmt,
-                    va_list ap)
+vd_status vd__vfail(vd_ctx *ctx, vd_status status, const char *fmt, va_list ap)
 {
     if (!ctx || status == VD_OK || ctx->status != VD_OK)
         return status;

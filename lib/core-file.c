@@ -12,8 +12,8 @@
 
 #include "vd-private.h"
 
-vd_status vd__file_read(vd_ctx *ctx, const char *path, size_t max,
-                        char **out, size_t *len)
+vd_status vd__file_read(vd_ctx *ctx, const char *path, size_t max, char **out,
+                        size_t *len)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -58,8 +58,8 @@ vd_status vd__file_read(vd_ctx *ctx, const char *path, size_t max,
     return VD_OK;
 }
 
-vd_status vd__file_write_atomic(vd_ctx *ctx, const char *path,
-                                const void *data, size_t n)
+vd_status vd__file_write_atomic(vd_ctx *ctx, const char *path, const void *data,
+                                size_t n)
 {
     vd_out *o = NULL;
     vd_status st = vd_out_open_file(ctx, path, &o);

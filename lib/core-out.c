@@ -16,12 +16,12 @@ enum kind { OUT_FILE, OUT_STREAM, OUT_BUFFER };
 
 struct vd_out {
     enum kind kind;
-    FILE *fp;        /* FILE: owned; STREAM: borrowed */
-    char *path;      /* FILE: target */
-    char *tmp;       /* FILE: temp path while uncommitted */
-    vd__buf buf;     /* BUFFER */
+    FILE *fp;    /* FILE: owned; STREAM: borrowed */
+    char *path;  /* FILE: target */
+    char *tmp;   /* FILE: temp path while uncommitted */
+    vd__buf buf; /* BUFFER */
     uint64_t size;
-    vd_status err;   /* sticky */
+    vd_status err; /* sticky */
     int err_errno;
     int committed;
 };

@@ -1,16 +1,54 @@
-/* Engine "text": the PDF's own text layer, no model. Characters from
- * Poppler -> lines -> QwenVL HTML with data-bbox in the pixel space of the
- * page image a vision model would see, so every engine's boxes agree. */
+/* Engine "text": the PDF's own text layer, no model. Words from Poppler
+ * (input-pdf.c) -> layout (engine-text-layout.c) -> QwenVL HTML with
+ * data-bbox in the pixel space of the page image a vision model would
+ * see, so every engine's boxes agree. Keeps a little per-document memory
+ * (font sizes, the lines at the page edges) to tell headings and running
+ * heads from text; pages of one document must come through one state. */
 #include "config.h"
 
 #include <string.h>
 
 #include "engine-private.h"
-#include "input-private.h"
+#include "engine-text.h"
+
+enum {
+    AHEAD = 2,     /* pages read ahead for running heads and font sizes */
+    NEAR = 2,      /* pages either side compared for running heads */
+    MAX_EDGES = 16 /* edge lines kept per page */
+};
+
+typedef struct page_edges {
+    vd__tl_edge *e; /* NULL until the page was analysed */
+    uint8_t n;
+} page_edges;
 
 typedef struct text_state {
     vd_render_opts render;
+    /* the document in hand */
+    const vd_input *in;
+    char *path;
+    int npages;
+    uint32_t hist[VD__TL_SIZE_BINS]; /* font sizes of the pages analysed */
+    page_edges *edges;               /* [npages] */
+    vd__pdf_text ahead[AHEAD];       /* pages read before their turn */
+    int ahead_no[AHEAD];             /* -1: free */
 } text_state;
+
+static void doc_reset(text_state *t)
+{
+    if (t->edges)
+        for (int i = 0; i < t->npages; i++)
+            vd__free(t->edges[i].e);
+    VD_FREE(t->edges);
+    VD_FREE(t->path);
+    for (int i = 0; i < AHEAD; i++) {
+        vd__pdf_text_free(&t->ahead[i]);
+        t->ahead_no[i] = -1;
+    }
+    memset(t->hist, 0, sizeof t->hist);
+    t->in = NULL;
+    t->npages = 0;
+}
 
 static vd_status text_open(vd_ctx *ctx, const vd_engine_opts *o, void **st)
 {
@@ -18,56 +56,112 @@ static vd_status text_open(vd_ctx *ctx, const vd_engine_opts *o, void **st)
     if (!t)
         return VD_ERR_NOMEM;
     t->render = o->render;
+    for (int i = 0; i < AHEAD; i++)
+        t->ahead_no[i] = -1;
     *st = t;
     return VD_OK;
 }
 
 static void text_close(void *st)
 {
-    vd__free(st);
+    text_state *t = st;
+    if (!t)
+        return;
+    doc_reset(t);
+    vd__free(t);
 }
 
 static int text_accepts(vd_ctx *ctx, void *st, vd_input *in)
 {
+    (void)st;
     return vd_input_format(in) == VD_FORMAT_PDF && vd_input_has_text(ctx, in);
 }
 
-static vd_status put_utf8(vd_ctx *ctx, vd__buf *b, uint32_t cp)
+/* Make IN the document in hand (a new input forgets the last one). */
+static vd_status doc_select(vd_ctx *ctx, text_state *t, vd_input *in)
 {
-    char u[4];
-    size_t n;
-    if (cp == '&')
-        return vd__buf_puts(ctx, b, "&amp;");
-    if (cp == '<')
-        return vd__buf_puts(ctx, b, "&lt;");
-    if (cp == '>')
-        return vd__buf_puts(ctx, b, "&gt;");
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
+    const char *path = vd_input_path(in);
+    int n = vd_input_page_count(in);
+    if (t->in == in && t->npages == n && t->path && path &&
+        strcmp(t->path, path) == 0)
+        return VD_OK;
+    doc_reset(t);
+    t->edges = vd__calloc(ctx, (size_t)(n > 0 ? n : 1), sizeof *t->edges);
+    t->path = vd__strdup(ctx, path ? path : "");
+    if (!t->edges || !t->path) {
+        doc_reset(t);
+        return VD_ERR_NOMEM;
     }
-    return vd__buf_append(ctx, b, u, n);
+    t->in = in;
+    t->npages = n;
+    return VD_OK;
+}
+
+/* Count the page's font sizes and keep its edge lines, once. */
+static vd_status analyse(vd_ctx *ctx, text_state *t, int page,
+                         const vd__pdf_text *txt)
+{
+    page_edges *pe = &t->edges[page];
+    if (pe->e)
+        return VD_OK;
+    vd__tl_edge tmp[MAX_EDGES];
+    size_t n = vd__tl_edges(txt, tmp, MAX_EDGES);
+    pe->e = vd__malloc(ctx, (n ? n : 1) * sizeof *pe->e);
+    if (!pe->e)
+        return VD_ERR_NOMEM;
+    memcpy(pe->e, tmp, n * sizeof *tmp);
+    pe->n = (uint8_t)n;
+    vd__tl_size_hist(txt, t->hist);
+    return VD_OK;
+}
+
+/* Analyse page Q if it was not, reading it now; pages after CUR are kept
+ * for their own turn. Failures here only cost the comparison. */
+static void look_at(vd_ctx *ctx, text_state *t, vd_input *in, int q, int cur)
+{
+    if (q < 0 || q >= t->npages || t->edges[q].e)
+        return;
+    vd__errsave save;
+    vd__err_save(ctx, &save);
+    vd__pdf_text txt;
+    if (vd__pdf_page_text(ctx, in, q, &txt) == VD_OK) {
+        analyse(ctx, t, q, &txt);
+        int slot = -1;
+        for (int i = 0; i < AHEAD && q > cur; i++)
+            if (t->ahead_no[i] < 0 || t->ahead_no[i] <= cur)
+                slot = i;
+        if (slot >= 0) {
+            vd__pdf_text_free(&t->ahead[slot]);
+            t->ahead[slot] = txt;
+            t->ahead_no[slot] = q;
+        } else {
+            vd__pdf_text_free(&txt);
+        }
+    }
+    vd__err_restore(ctx, &save);
+}
+
+static vd_status page_text(vd_ctx *ctx, text_state *t, vd_input *in, int page,
+                           vd__pdf_text *out)
+{
+    for (int i = 0; i < AHEAD; i++)
+        if (t->ahead_no[i] == page) {
+            *out = t->ahead[i];
+            memset(&t->ahead[i], 0, sizeof t->ahead[i]);
+            t->ahead_no[i] = -1;
+            return VD_OK;
+        }
+    return vd__pdf_page_text(ctx, in, page, out);
 }
 
 static vd_status text_page(vd_ctx *ctx, void *stv, vd_input *in, int page,
                            vd__page_out *out)
 {
     text_state *ts = stv;
+    if (vd_input_format(in) != VD_FORMAT_PDF)
+        return vd__fail(ctx, VD_ERR_UNSUPPORTED,
+                        "%s: the text engine reads PDF text layers only",
+                        vd_input_path(in));
     vd_page_info info;
     vd_status st = vd_input_page_info(ctx, in, page, &info);
     if (st)
@@ -77,43 +171,34 @@ static vd_status text_page(vd_ctx *ctx, void *stv, vd_input *in, int page,
     if (st)
         return st;
     out->map = g.map;
-    vd__pdf_text t;
-    st = vd__pdf_page_text(ctx, in, page, &t);
+    st = doc_select(ctx, ts, in);
     if (st)
         return st;
-    double sx = g.map.model_w / info.width, sy = g.map.model_h / info.height;
-    vd__buf *b = &out->html;
-    vd__buf_puts(ctx, b, "<html><body>\n");
-    size_t i = 0;
-    while (i < t.n) {
-        size_t j = i;
-        while (j < t.n && t.chars[j].cp != '\n')
-            j++;
-        float x1 = 1e30f, y1 = 1e30f, x2 = -1e30f, y2 = -1e30f;
-        int ink = 0;
-        for (size_t k = i; k < j; k++) {
-            vd__pdf_char *c = &t.chars[k];
-            if (c->cp == ' ')
-                continue;
-            ink = 1;
-            x1 = c->x1 < x1 ? c->x1 : x1;
-            y1 = c->y1 < y1 ? c->y1 : y1;
-            x2 = c->x2 > x2 ? c->x2 : x2;
-            y2 = c->y2 > y2 ? c->y2 : y2;
-        }
-        if (ink) {
-            vd__buf_printf(ctx, b, "<p data-bbox=\"%d %d %d %d\">",
-                           (int)(x1 * sx), (int)(y1 * sy), (int)(x2 * sx + 0.5),
-                           (int)(y2 * sy + 0.5));
-            for (size_t k = i; k < j; k++)
-                put_utf8(ctx, b, t.chars[k].cp);
-            vd__buf_puts(ctx, b, "</p>\n");
-        }
-        i = j + 1;
+    vd__pdf_text t;
+    st = page_text(ctx, ts, in, page, &t);
+    if (st)
+        return st;
+    st = analyse(ctx, ts, page, &t);
+    for (int q = page - NEAR; q <= page + AHEAD && st == VD_OK; q++)
+        if (q != page)
+            look_at(ctx, ts, in, q, page);
+    vd__tl_doc d;
+    memset(&d, 0, sizeof d);
+    vd__tl_doc_sizes(ts->hist, &d);
+    vd__tl_edge near[2 * NEAR * MAX_EDGES];
+    for (int q = page - NEAR; q <= page + NEAR; q++) {
+        if (q == page || q < 0 || q >= ts->npages || !ts->edges[q].e)
+            continue;
+        d.neighbours++;
+        memcpy(near + d.nedges, ts->edges[q].e, ts->edges[q].n * sizeof *near);
+        d.nedges += ts->edges[q].n;
     }
-    vd__buf_puts(ctx, b, "</body></html>\n");
+    d.edges = near;
+    double sx = g.map.model_w / info.width, sy = g.map.model_h / info.height;
+    if (st == VD_OK)
+        st = vd__tl_page_html(ctx, &t, &d, sx, sy, &out->html);
     vd__pdf_text_free(&t);
-    return b->err;
+    return st;
 }
 
 const vd__engine_vt vd__engine_text = {

@@ -4,8 +4,11 @@
 #include "config.h"
 
 #include <png.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <jpeglib.h>
 
 #include "vd-private.h"
 
@@ -151,6 +154,15 @@ static int encode(vd_out *o, const vd_image *img, png_err *e)
     return 0;
 }
 
+vd_status vd__image_encode_png(vd_ctx *ctx, const vd_image *img, vd_out *o)
+{
+    png_err e = { "" };
+    if (encode(o, img, &e) != 0)
+        return vd__fail(ctx, VD_ERR_IO, "PNG encoding failed: %s",
+                        e.msg[0] ? e.msg : "out of memory");
+    return VD_OK;
+}
+
 vd_status vd_image_write_png(vd_ctx *ctx, const vd_image *img,
                              const char *path)
 {
@@ -158,13 +170,105 @@ vd_status vd_image_write_png(vd_ctx *ctx, const vd_image *img,
     vd_status st = vd_out_open_file(ctx, path, &o);
     if (st)
         return st;
-    png_err e = { "" };
-    if (encode(o, img, &e) != 0) {
+    st = vd__image_encode_png(ctx, img, o);
+    if (st) {
         vd_out_free(o);
-        return vd__fail(ctx, VD_ERR_IO, "%s: PNG encoding failed: %s", path,
-                        e.msg[0] ? e.msg : "out of memory");
+        return vd__refail(ctx, st, "%s: %s", path, vd_ctx_errmsg(ctx));
     }
     st = vd_out_close(ctx, o);
     vd_out_free(o);
     return st;
+}
+
+typedef struct jpeg_err {
+    struct jpeg_error_mgr mgr;
+    jmp_buf jb;
+    char msg[JMSG_LENGTH_MAX];
+} jpeg_err;
+
+static void on_jpeg_error(j_common_ptr c)
+{
+    jpeg_err *e = (jpeg_err *)c->err;
+    c->err->format_message(c, e->msg);
+    longjmp(e->jb, 1);
+}
+
+typedef struct jpeg_dest {
+    struct jpeg_destination_mgr mgr;
+    vd_out *o;
+    JOCTET buf[16384];
+} jpeg_dest;
+
+static void dest_init(j_compress_ptr c)
+{
+    jpeg_dest *d = (jpeg_dest *)c->dest;
+    d->mgr.next_output_byte = d->buf;
+    d->mgr.free_in_buffer = sizeof d->buf;
+}
+
+static boolean dest_empty(j_compress_ptr c)
+{
+    jpeg_dest *d = (jpeg_dest *)c->dest;
+    vd_out_write(d->o, d->buf, sizeof d->buf);
+    d->mgr.next_output_byte = d->buf;
+    d->mgr.free_in_buffer = sizeof d->buf;
+    return TRUE;
+}
+
+static void dest_term(j_compress_ptr c)
+{
+    jpeg_dest *d = (jpeg_dest *)c->dest;
+    vd_out_write(d->o, d->buf, sizeof d->buf - d->mgr.free_in_buffer);
+}
+
+/* libjpeg reports errors by longjmp: only its own structs are live across
+ * it, and jpeg_destroy_compress releases them. */
+static int jpeg_encode(vd_out *o, const vd_image *img, int quality,
+                       jpeg_err *e)
+{
+    struct jpeg_compress_struct c;
+    jpeg_dest d;
+    memset(&c, 0, sizeof c);
+    c.err = jpeg_std_error(&e->mgr);
+    e->mgr.error_exit = on_jpeg_error;
+    if (setjmp(e->jb)) {
+        jpeg_destroy_compress(&c);
+        return -1;
+    }
+    jpeg_create_compress(&c);
+    d.o = o;
+    d.mgr.init_destination = dest_init;
+    d.mgr.empty_output_buffer = dest_empty;
+    d.mgr.term_destination = dest_term;
+    c.dest = &d.mgr;
+    c.image_width = (JDIMENSION)img->w;
+    c.image_height = (JDIMENSION)img->h;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, quality, TRUE);
+    if (img->dpi_x > 0 && img->dpi_y > 0) {
+        c.density_unit = 1;
+        c.X_density = (UINT16)(img->dpi_x + 0.5);
+        c.Y_density = (UINT16)(img->dpi_y + 0.5);
+    }
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = (JSAMPROW)(img->px + (size_t)c.next_scanline *
+                                                img->stride);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    return 0;
+}
+
+vd_status vd__image_encode_jpeg(vd_ctx *ctx, const vd_image *img,
+                                int quality, vd_out *o)
+{
+    jpeg_err e;
+    memset(&e, 0, sizeof e);
+    if (jpeg_encode(o, img, quality, &e) != 0)
+        return vd__fail(ctx, VD_ERR_IO, "JPEG encoding failed: %s", e.msg);
+    return VD_OK;
 }

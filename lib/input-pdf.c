@@ -10,9 +10,18 @@
 
 #include "input-private.h"
 
+enum { PDF_PAGE_CACHE = 8 };
+
 typedef struct pdf {
-    GMappedFile *map;    /* the file, mapped read-only */
+    GMappedFile *map; /* the file, mapped read-only */
     PopplerDocument *doc;
+    /* The pages last asked for. Poppler keeps a page's text layout on its
+     * PopplerPage, so page_info, the text layer and the text engine's
+     * look-ahead share one layout pass per page instead of each running
+     * TextOutputDev again. */
+    PopplerPage *cache[PDF_PAGE_CACHE];
+    int cache_no[PDF_PAGE_CACHE];
+    unsigned cache_next;
 } pdf;
 
 static vd_status pdf_page_info(vd_ctx *ctx, vd_input *in, int page,
@@ -41,9 +50,20 @@ vd_status vd__pdf_open(vd_ctx *ctx, vd_input *in, const char *password)
         g_clear_error(&err);
         return st;
     }
-    GBytes *bytes = g_mapped_file_get_bytes(p->map);
-    p->doc = poppler_document_new_from_bytes(bytes, password, &err);
-    g_bytes_unref(bytes);
+    if (password) {
+        /* poppler-glib 22.12 crashes in PDFDoc's constructor when a
+         * password comes with new_from_bytes on some AES files (corpus
+         * pdfjs_utf8-password_aeoa.pdf, any password); new_from_file
+         * takes the same password safely */
+        char *uri = g_filename_to_uri(in->path, NULL, NULL);
+        if (uri)
+            p->doc = poppler_document_new_from_file(uri, password, &err);
+        g_free(uri);
+    } else {
+        GBytes *bytes = g_mapped_file_get_bytes(p->map);
+        p->doc = poppler_document_new_from_bytes(bytes, password, &err);
+        g_bytes_unref(bytes);
+    }
     if (!p->doc) {
         vd_status st;
         if (err && err->domain == POPPLER_ERROR &&
@@ -54,9 +74,8 @@ vd_status vd__pdf_open(vd_ctx *ctx, vd_input *in, const char *password)
                                    : "%s: encrypted, password required",
                           in->path);
         else
-            st = vd__fail(ctx, VD_ERR_FORMAT,
-                          "%s: not a readable PDF (%s)", in->path,
-                          err ? err->message : "unknown error");
+            st = vd__fail(ctx, VD_ERR_FORMAT, "%s: not a readable PDF (%s)",
+                          in->path, err ? err->message : "unknown error");
         g_clear_error(&err);
         return st;
     }
@@ -74,6 +93,9 @@ static void pdf_close(vd_input *in)
     pdf *p = in->priv;
     if (!p)
         return;
+    for (int i = 0; i < PDF_PAGE_CACHE; i++)
+        if (p->cache[i])
+            g_object_unref(p->cache[i]);
     if (p->doc)
         g_object_unref(p->doc);
     if (p->map)
@@ -86,10 +108,20 @@ static void pdf_close(vd_input *in)
 static PopplerPage *get_page(vd_ctx *ctx, vd_input *in, int page)
 {
     pdf *p = in->priv;
+    for (int i = 0; i < PDF_PAGE_CACHE; i++)
+        if (p->cache[i] && p->cache_no[i] == page)
+            return g_object_ref(p->cache[i]);
     PopplerPage *pg = poppler_document_get_page(p->doc, page);
-    if (!pg)
-        vd__fail(ctx, VD_ERR_FORMAT, "%s: page %d: cannot be read",
-                 in->path, page + 1);
+    if (!pg) {
+        vd__fail(ctx, VD_ERR_FORMAT, "%s: page %d: cannot be read", in->path,
+                 page + 1);
+        return NULL;
+    }
+    unsigned slot = p->cache_next++ % PDF_PAGE_CACHE;
+    if (p->cache[slot])
+        g_object_unref(p->cache[slot]);
+    p->cache[slot] = g_object_ref(pg);
+    p->cache_no[slot] = page;
     return pg;
 }
 
@@ -140,11 +172,21 @@ static vd_status pdf_page_info(vd_ctx *ctx, vd_input *in, int page,
 
 /* ---- text layer ---- */
 
+/* Poppler gives one rectangle per character of its page text, in the
+ * visible orientation with a top-left origin (checked on /Rotate 90, 180
+ * and 270 pages: poppler-glib lays text out on the rotated page). Spaces
+ * and line ends have rectangles too; they only separate words here. The
+ * writing direction of a word comes from where its glyphs advance. */
+
 static int font_index(vd_ctx *ctx, vd__pdf_text *t, const char *name)
 {
-    for (int i = 0; i < t->nfonts; i++)
+    /* attribute runs come in page order, so the last font is the likely
+     * one; documents use few fonts */
+    for (int i = t->nfonts - 1; i >= 0; i--)
         if (strcmp(t->fonts[i], name) == 0)
             return i;
+    if (t->nfonts >= 65535)
+        return 0;
     char **f = vd__realloc(ctx, t->fonts, sizeof *f * (size_t)(t->nfonts + 1));
     if (!f)
         return -1;
@@ -163,11 +205,48 @@ static uint8_t font_flags(const char *name)
         low[i] = (char)g_ascii_tolower(name[i]);
     low[i] = '\0';
     if (strstr(low, "bold") || strstr(low, "black") || strstr(low, "heavy") ||
-        strstr(low, "semibold") || strstr(low, "demi"))
+        strstr(low, "semibold") || strstr(low, "demi") || strstr(low, ",bd") ||
+        strstr(low, "-bd"))
         fl |= VD__PDF_BOLD;
-    if (strstr(low, "italic") || strstr(low, "oblique"))
+    if (strstr(low, "italic") || strstr(low, "oblique") || strstr(low, "-it"))
         fl |= VD__PDF_ITALIC;
     return fl;
+}
+
+static int is_rtl(gunichar c)
+{
+    return (c >= 0x0590 && c <= 0x08FF) || (c >= 0xFB1D && c <= 0xFDFF) ||
+           (c >= 0xFE70 && c <= 0xFEFF);
+}
+
+/* Word being built from consecutive glyphs. */
+typedef struct wacc {
+    int open;
+    size_t first, last;        /* glyph indexes */
+    double fx, fy;             /* first glyph centre */
+    double lx, ly;             /* last glyph centre */
+    double px1, py1, px2, py2; /* last glyph box */
+    int rtl, nglyph;
+    vd__pdf_word w;
+} wacc;
+
+static void word_close(vd__pdf_text *t, wacc *a, char *u8, size_t *nb)
+{
+    if (!a->open)
+        return;
+    vd__pdf_word *w = &a->w;
+    double dx = a->lx - a->fx, dy = a->ly - a->fy;
+    if (a->nglyph < 2 || (fabs(dx) < 0.01 && fabs(dy) < 0.01))
+        w->dir = 255; /* unknown: its line decides */
+    else if (fabs(dx) >= fabs(dy))
+        w->dir = dx >= 0 || a->rtl ? 0 : 2;
+    else
+        w->dir = dy > 0 ? 1 : 3;
+    if (a->rtl * 2 > a->nglyph)
+        w->flags |= VD__PDF_RTL;
+    u8[(*nb)++] = '\0';
+    t->words[t->nwords++] = *w;
+    a->open = 0;
 }
 
 vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
@@ -187,53 +266,120 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
     out->rotate = quarter_turned(pg) ? 90 : 0;
 
     char *text = poppler_page_get_text(pg);
+    size_t tbytes = text ? strlen(text) : 0;
+    size_t nchars = tbytes ? (size_t)g_utf8_strlen(text, -1) : 0;
     PopplerRectangle *rects = NULL;
     guint nrects = 0;
-    if (text && *text && !poppler_page_get_text_layout(pg, &rects, &nrects))
-        nrects = 0;
-    GList *attrs = text && *text ? poppler_page_get_text_attributes(pg)
-                                 : NULL;
-    size_t nchars = text ? (size_t)g_utf8_strlen(text, -1) : 0;
-    if (nchars > 0) {
-        out->chars = vd__calloc(ctx, nchars, sizeof *out->chars);
-        if (!out->chars)
+    GList *attrs = NULL;
+    if (nchars > VD__PDF_MAX_GLYPHS) {
+        st = vd__fail(ctx, VD_ERR_LIMIT,
+                      "%s: page %d: %zu characters of text (limit %u)",
+                      in->path, page + 1, nchars, VD__PDF_MAX_GLYPHS);
+    } else if (nchars > 0) {
+        if (!poppler_page_get_text_layout(pg, &rects, &nrects))
+            nrects = 0;
+        attrs = poppler_page_get_text_attributes(pg);
+        /* at most one word per glyph; the UTF-8 text plus one NUL each */
+        out->words = vd__malloc(ctx, nchars * sizeof *out->words);
+        out->utf8 = vd__malloc(ctx, tbytes + nchars + 1);
+        if (!out->words || !out->utf8)
             st = VD_ERR_NOMEM;
     }
     GList *ai = attrs;
     const char *s = text;
+    wacc a;
+    memset(&a, 0, sizeof a);
+    size_t nb = 0;
+    int cur_font = 0;
+    float cur_size = 0;
+    uint8_t cur_flags = 0;
+    const PopplerTextAttributes *cur_attr = NULL;
     for (size_t i = 0; st == VD_OK && i < nchars; i++) {
-        vd__pdf_char *c = &out->chars[i];
-        c->cp = g_utf8_get_char(s);
-        s = g_utf8_next_char(s);
-        if (i < nrects) {
-            /* already visible orientation, top-left origin */
-            double ax = rects[i].x1, ay = rects[i].y1;
-            double bx = rects[i].x2, by = rects[i].y2;
-            c->x1 = (float)(ax < bx ? ax : bx);
-            c->x2 = (float)(ax < bx ? bx : ax);
-            c->y1 = (float)(ay < by ? ay : by);
-            c->y2 = (float)(ay < by ? by : ay);
+        gunichar c = g_utf8_get_char(s);
+        const char *next = g_utf8_next_char(s);
+        int sep = c == '\n' || c == '\r' || g_unichar_isspace(c) ||
+                  c == 0xFEFF || i >= nrects;
+        if (sep) {
+            if (c == '\n' && a.open)
+                a.w.line_end = 1;
+            word_close(out, &a, out->utf8, &nb);
+            if (c == '\n' && !a.open && out->nwords > 0)
+                out->words[out->nwords - 1].line_end = 1;
+            s = next;
+            continue;
         }
         while (ai && ((PopplerTextAttributes *)ai->data)->end_index < (int)i)
             ai = ai->next;
-        if (ai) {
-            PopplerTextAttributes *a = ai->data;
-            if ((int)i >= a->start_index && (int)i <= a->end_index) {
-                const char *fname = a->font_name ? a->font_name : "";
+        if (ai && ai->data != cur_attr) {
+            const PopplerTextAttributes *at = ai->data;
+            if ((int)i >= at->start_index) {
+                const char *fname = at->font_name ? at->font_name : "";
                 int fi = font_index(ctx, out, fname);
                 if (fi < 0) {
                     st = VD_ERR_NOMEM;
                     break;
                 }
-                c->font = (uint16_t)fi;
-                c->size = (float)a->font_size;
-                c->flags = font_flags(fname);
-                if (a->is_underlined)
-                    c->flags |= VD__PDF_UNDERLINE;
+                cur_attr = at;
+                cur_font = fi;
+                cur_size = (float)at->font_size;
+                cur_flags = font_flags(fname);
+                if (at->is_underlined)
+                    cur_flags |= VD__PDF_UNDERLINE;
             }
         }
+        const PopplerRectangle *r = &rects[i];
+        double x1 = fmin(r->x1, r->x2), x2 = fmax(r->x1, r->x2);
+        double y1 = fmin(r->y1, r->y2), y2 = fmax(r->y1, r->y2);
+        if (a.open) {
+            /* Poppler's text has no space where a PDF moved the pen
+             * instead of drawing one (table cells, tab stops): a gap
+             * between glyphs also ends a word */
+            double cx = (x1 + x2) / 2, cy = (y1 + y2) / 2;
+            double dx = cx - a.lx, dy = cy - a.ly, gap;
+            double em = cur_size > 0.5f ? cur_size : fmax(y2 - y1, x2 - x1);
+            if (fabs(dx) >= fabs(dy))
+                gap = dx >= 0 ? x1 - a.px2 : a.px1 - x2;
+            else
+                gap = dy >= 0 ? y1 - a.py2 : a.py1 - y2;
+            if (gap > 0.3 * em || fmin(fabs(dx), fabs(dy)) > 0.8 * em)
+                word_close(out, &a, out->utf8, &nb);
+        }
+        if (!a.open) {
+            memset(&a, 0, sizeof a);
+            a.open = 1;
+            a.first = i;
+            a.fx = (x1 + x2) / 2;
+            a.fy = (y1 + y2) / 2;
+            a.w.x1 = (float)x1;
+            a.w.y1 = (float)y1;
+            a.w.x2 = (float)x2;
+            a.w.y2 = (float)y2;
+            a.w.off = (uint32_t)nb;
+            a.w.size = cur_size;
+            a.w.font = (uint16_t)cur_font;
+            a.w.flags = cur_flags;
+        } else {
+            a.w.x1 = fminf(a.w.x1, (float)x1);
+            a.w.y1 = fminf(a.w.y1, (float)y1);
+            a.w.x2 = fmaxf(a.w.x2, (float)x2);
+            a.w.y2 = fmaxf(a.w.y2, (float)y2);
+        }
+        a.last = i;
+        a.px1 = x1, a.px2 = x2, a.py1 = y1, a.py2 = y2;
+        a.lx = (x1 + x2) / 2;
+        a.ly = (y1 + y2) / 2;
+        a.nglyph++;
+        a.rtl += is_rtl(c);
+        memcpy(out->utf8 + nb, s, (size_t)(next - s));
+        nb += (size_t)(next - s);
+        a.w.len = (uint32_t)(nb - a.w.off);
+        s = next;
     }
-    out->n = st == VD_OK ? nchars : 0;
+    if (st == VD_OK && a.open) {
+        a.w.line_end = 1;
+        word_close(out, &a, out->utf8, &nb);
+    }
+    out->nbytes = nb;
     poppler_page_free_text_attributes(attrs);
     g_free(rects);
     g_free(text);
@@ -245,7 +391,8 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
 
 void vd__pdf_text_free(vd__pdf_text *t)
 {
-    vd__free(t->chars);
+    vd__free(t->words);
+    vd__free(t->utf8);
     for (int i = 0; i < t->nfonts; i++)
         vd__free(t->fonts[i]);
     vd__free(t->fonts);

@@ -18,38 +18,53 @@ typedef struct vd__input_vt {
 struct vd_input {
     const vd__input_vt *vt;
     vd_format format;
-    char *path;          /* owned */
+    char *path; /* owned */
     int npages;
-    vd_input_opts opts;  /* password not kept */
-    void *priv;          /* decoder state, freed by vt->close */
+    vd_input_opts opts; /* password not kept */
+    void *priv;         /* decoder state, freed by vt->close */
 };
 
 /* Each decoder fills IN->vt, IN->priv and IN->npages, or fails with a
  * message naming IN->path. */
 vd_status vd__pdf_open(vd_ctx *ctx, vd_input *in, const char *password);
 
-/* One character of a PDF page's text layer, in Poppler's reading order. */
-typedef struct vd__pdf_char {
-    uint32_t cp;          /* Unicode code point; '\n' ends a line */
+/* One word of a PDF page's text layer: a run of glyphs Poppler's text
+ * layout put between spaces or line ends, in Poppler's reading order. */
+typedef struct vd__pdf_word {
     float x1, y1, x2, y2; /* points, visible orientation, top-left origin */
-    float size;           /* font size in points */
+    float size;           /* font size in points (its first glyph's) */
+    uint32_t off, len;    /* UTF-8 bytes in vd__pdf_text.utf8 */
     uint16_t font;        /* index into vd__pdf_text.fonts */
-    uint8_t flags;        /* VD__PDF_BOLD | ITALIC | UNDERLINE */
-} vd__pdf_char;
+    uint8_t flags;        /* VD__PDF_BOLD | ITALIC | UNDERLINE | RTL */
+    uint8_t dir;          /* writing direction on the visible page, in
+                             quarter turns clockwise: 0 left to right, 1
+                             top to bottom, 2 upside down, 3 bottom to top */
+    uint8_t line_end;     /* the last word of one of Poppler's lines */
+} vd__pdf_word;
 
-enum { VD__PDF_BOLD = 1, VD__PDF_ITALIC = 2, VD__PDF_UNDERLINE = 4 };
+enum {
+    VD__PDF_BOLD = 1,
+    VD__PDF_ITALIC = 2,
+    VD__PDF_UNDERLINE = 4,
+    VD__PDF_RTL = 8 /* right-to-left script: glyphs run leftwards upright */
+};
 
 typedef struct vd__pdf_text {
-    vd__pdf_char *chars; /* owned */
-    size_t n;
-    char **fonts;        /* owned font names */
+    vd__pdf_word *words; /* owned */
+    size_t nwords;
+    char *utf8; /* owned; the words' text, NUL-separated */
+    size_t nbytes;
+    char **fonts; /* owned font names */
     int nfonts;
     double page_w, page_h; /* points, visible orientation */
     int rotate;
 } vd__pdf_text;
 
-/* The text layer of page PAGE of a PDF input, with per-character boxes and
- * font attributes. Free with vd__pdf_text_free. */
+/* The text layer of page PAGE of a PDF input as words with boxes, font
+ * attributes and writing direction. Pages with more than
+ * VD__PDF_MAX_GLYPHS glyphs fail with VD_ERR_LIMIT. Free with
+ * vd__pdf_text_free (also after a failure). */
+#define VD__PDF_MAX_GLYPHS (1u << 22)
 vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
                             vd__pdf_text *out);
 void vd__pdf_text_free(vd__pdf_text *t);

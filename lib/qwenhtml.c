@@ -145,7 +145,18 @@ static void convert(conv *c, const xmlNode *n, vd_block *parent)
             if (b)
                 b->level = nm[1] - '0';
         } else if (name_is(n, "p")) {
-            add(c, parent, VD_BLOCK_PARAGRAPH, n, 1);
+            vd_block *b = add(c, parent, VD_BLOCK_PARAGRAPH, n, 1);
+            /* page furniture classes written by the text engine */
+            if (b && b->cls) {
+                if (strcmp(b->cls, "page_header") == 0)
+                    b->kind = VD_BLOCK_PAGE_HEADER;
+                else if (strcmp(b->cls, "page_footer") == 0)
+                    b->kind = VD_BLOCK_PAGE_FOOTER;
+                else if (strcmp(b->cls, "page_number") == 0)
+                    b->kind = VD_BLOCK_PAGE_NUMBER;
+                else if (strcmp(b->cls, "footnote") == 0)
+                    b->kind = VD_BLOCK_FOOTNOTE;
+            }
         } else if (name_is(n, "ul") || name_is(n, "ol")) {
             vd_block *b = add(c, parent, VD_BLOCK_LIST, n, 0);
             if (b) {

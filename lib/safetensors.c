@@ -18,15 +18,15 @@
 
 struct vd__safetensors {
     char *path;
-    void *map;           /* whole file when mapped */
+    void *map; /* whole file when mapped */
     size_t map_size;
     const unsigned char *data; /* data section */
     size_t data_size;
-    vd__st_tensor *t;    /* sorted by name for lookup */
+    vd__st_tensor *t; /* sorted by name for lookup */
     int n;
-    char **meta_kv;      /* key, value, key, value... */
+    char **meta_kv; /* key, value, key, value... */
     int nmeta;
-    char *names;         /* all tensor names, NUL-separated */
+    char *names; /* all tensor names, NUL-separated */
 };
 
 static const struct {
@@ -129,16 +129,16 @@ static vd_status parse_tensor(vd_ctx *ctx, vd__safetensors *st,
     t->numel = (int64_t)numel;
     size_t nbytes;
     if (!vd__mul_ok(numel, dtypes[dt].size, &nbytes))
-        return vd__fail(ctx, VD_ERR_FORMAT,
-                        "%s: tensor '%s': shape too large", p, name);
+        return vd__fail(ctx, VD_ERR_FORMAT, "%s: tensor '%s': shape too large",
+                        p, name);
     uint64_t b, e;
     if (!json_object_is_type(jo, json_type_array) ||
         json_object_array_length(jo) != 2 ||
         !get_u64(json_object_array_get_idx(jo, 0), &b) ||
         !get_u64(json_object_array_get_idx(jo, 1), &e))
         return vd__fail(ctx, VD_ERR_FORMAT,
-                        "%s: tensor '%s': data_offsets must be [begin, end]",
-                        p, name);
+                        "%s: tensor '%s': data_offsets must be [begin, end]", p,
+                        name);
     if (b > e || e > st->data_size)
         return vd__fail(ctx, VD_ERR_FORMAT,
                         "%s: tensor '%s': data_offsets [%llu, %llu] outside "
@@ -149,8 +149,8 @@ static vd_status parse_tensor(vd_ctx *ctx, vd__safetensors *st,
         return vd__fail(ctx, VD_ERR_FORMAT,
                         "%s: tensor '%s': %llu bytes stored but shape x %s "
                         "needs %zu",
-                        p, name, (unsigned long long)(e - b),
-                        dtypes[dt].name, nbytes);
+                        p, name, (unsigned long long)(e - b), dtypes[dt].name,
+                        nbytes);
     t->data = st->data + b;
     t->nbytes = nbytes;
     sp->b = b;
@@ -164,8 +164,8 @@ static vd_status parse(vd_ctx *ctx, vd__safetensors *st,
     const char *p = st->path;
     if (size < 8)
         return vd__fail(ctx, VD_ERR_FORMAT,
-                        "%s: not a safetensors file (%zu bytes, no header)",
-                        p, size);
+                        "%s: not a safetensors file (%zu bytes, no header)", p,
+                        size);
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--)
         n = (n << 8) | buf[i];
@@ -202,7 +202,10 @@ static vd_status parse(vd_ctx *ctx, vd__safetensors *st,
         json_object_put(root);
         return vd__fail(ctx, VD_ERR_FORMAT,
                         "%s: safetensors header is not a JSON object (%s)", p,
-                        root ? "trailing bytes" : json_tokener_error_desc(jerr));
+                        root ? "trailing bytes"
+                        : jerr == json_tokener_continue
+                            ? "incomplete"
+                            : json_tokener_error_desc(jerr));
     }
     int count = 0;
     json_object_object_foreach(root, k0, v0)
@@ -273,8 +276,8 @@ static vd_status parse(vd_ctx *ctx, vd__safetensors *st,
         for (int i = 1; i < st->n && s == VD_OK; i++)
             if (spans[i].b < spans[i - 1].e)
                 s = vd__fail(ctx, VD_ERR_FORMAT,
-                             "%s: tensors '%s' and '%s' overlap in the file",
-                             p, st->t[spans[i - 1].idx].name,
+                             "%s: tensors '%s' and '%s' overlap in the file", p,
+                             st->t[spans[i - 1].idx].name,
                              st->t[spans[i].idx].name);
         if (s == VD_OK)
             qsort(st->t, (size_t)st->n, sizeof *st->t, cmp_name);
@@ -332,8 +335,8 @@ vd_status vd__st_open(vd_ctx *ctx, const char *path, vd__safetensors **out)
     st->map = map;
     st->map_size = size;
     st->path = vd__strdup(ctx, path);
-    vd_status s = st->path ? parse(ctx, st, map ? map : "", size)
-                           : VD_ERR_NOMEM;
+    vd_status s =
+        st->path ? parse(ctx, st, map ? map : "", size) : VD_ERR_NOMEM;
     if (s) {
         vd__st_close(st);
         return s;
@@ -370,8 +373,7 @@ const vd__st_tensor *vd__st_at(const vd__safetensors *st, int i)
 const vd__st_tensor *vd__st_find(const vd__safetensors *st, const char *name)
 {
     vd__st_tensor key = { .name = name };
-    return st->n ? bsearch(&key, st->t, (size_t)st->n, sizeof *st->t,
-                           cmp_name)
+    return st->n ? bsearch(&key, st->t, (size_t)st->n, sizeof *st->t, cmp_name)
                  : NULL;
 }
 
@@ -394,7 +396,9 @@ vd_status vd__st_to_f32(vd_ctx *ctx, const vd__st_tensor *t, float *out)
     size_t es = dtypes[t->dtype].size;
     for (int64_t i = 0; i < t->numel; i++, p += es) {
         switch (t->dtype) {
-        case VD_ST_F32: memcpy(&out[i], p, 4); break;
+        case VD_ST_F32:
+            memcpy(&out[i], p, 4);
+            break;
         case VD_ST_F64: {
             double d;
             memcpy(&d, p, 8);
@@ -405,8 +409,8 @@ vd_status vd__st_to_f32(vd_ctx *ctx, const vd__st_tensor *t, float *out)
         case VD_ST_F16: {
             uint16_t h;
             memcpy(&h, p, 2);
-            out[i] = t->dtype == VD_ST_BF16 ? vd__bf16_to_f32(h)
-                                            : vd__f16_to_f32(h);
+            out[i] =
+                t->dtype == VD_ST_BF16 ? vd__bf16_to_f32(h) : vd__f16_to_f32(h);
             break;
         }
         case VD_ST_I64: {
@@ -421,7 +425,9 @@ vd_status vd__st_to_f32(vd_ctx *ctx, const vd__st_tensor *t, float *out)
             out[i] = (float)v;
             break;
         }
-        case VD_ST_U8: out[i] = *p; break;
+        case VD_ST_U8:
+            out[i] = *p;
+            break;
         default:
             return vd__fail(ctx, VD_ERR_UNSUPPORTED,
                             "tensor '%s': cannot widen %s to float", t->name,
@@ -437,14 +443,18 @@ vd_status vd__st_to_i64(vd_ctx *ctx, const vd__st_tensor *t, int64_t *out)
     size_t es = dtypes[t->dtype].size;
     for (int64_t i = 0; i < t->numel; i++, p += es) {
         switch (t->dtype) {
-        case VD_ST_I64: memcpy(&out[i], p, 8); break;
+        case VD_ST_I64:
+            memcpy(&out[i], p, 8);
+            break;
         case VD_ST_I32: {
             int32_t v;
             memcpy(&v, p, 4);
             out[i] = v;
             break;
         }
-        case VD_ST_U8: out[i] = *p; break;
+        case VD_ST_U8:
+            out[i] = *p;
+            break;
         default:
             return vd__fail(ctx, VD_ERR_UNSUPPORTED,
                             "tensor '%s': %s is not an integer type", t->name,

@@ -7,20 +7,33 @@
 #include "vd-private.h"
 
 typedef enum vd__st_dtype {
-    VD_ST_BOOL, VD_ST_U8, VD_ST_I8, VD_ST_I16, VD_ST_U16, VD_ST_F16,
-    VD_ST_BF16, VD_ST_I32, VD_ST_U32, VD_ST_F32, VD_ST_I64, VD_ST_U64,
-    VD_ST_F64, VD_ST_F8_E4M3, VD_ST_F8_E5M2, VD_ST_DTYPE_COUNT_
+    VD_ST_BOOL,
+    VD_ST_U8,
+    VD_ST_I8,
+    VD_ST_I16,
+    VD_ST_U16,
+    VD_ST_F16,
+    VD_ST_BF16,
+    VD_ST_I32,
+    VD_ST_U32,
+    VD_ST_F32,
+    VD_ST_I64,
+    VD_ST_U64,
+    VD_ST_F64,
+    VD_ST_F8_E4M3,
+    VD_ST_F8_E5M2,
+    VD_ST_DTYPE_COUNT_
 } vd__st_dtype;
 
 #define VD_ST_MAX_DIMS 8
 
 typedef struct vd__st_tensor {
-    const char *name;       /* owned by the file handle */
+    const char *name; /* owned by the file handle */
     vd__st_dtype dtype;
     int ndim;
     int64_t shape[VD_ST_MAX_DIMS];
-    int64_t numel;          /* product of shape (1 for 0-d) */
-    const void *data;       /* inside the mapping; may be unaligned */
+    int64_t numel;    /* product of shape (1 for 0-d) */
+    const void *data; /* inside the mapping; may be unaligned */
     size_t nbytes;
 } vd__st_tensor;
 

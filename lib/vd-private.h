@@ -18,12 +18,12 @@ struct vd_pool;
 
 struct vd_ctx {
     vd_opts opts;
-    vd_status status;         /* first failure since vd_ctx_clear */
-    char msg[VD_ERRMSG_MAX];  /* its message */
-    atomic_int cancel;        /* set by vd_ctx_cancel */
-    char last_warn[512];      /* for collapsing repeated warnings */
+    vd_status status;        /* first failure since vd_ctx_clear */
+    char msg[VD_ERRMSG_MAX]; /* its message */
+    atomic_int cancel;       /* set by vd_ctx_cancel */
+    char last_warn[512];     /* for collapsing repeated warnings */
     int warn_repeat;
-    struct vd_pool *pool;     /* worker threads, made on first use */
+    struct vd_pool *pool; /* worker threads, made on first use */
 };
 
 /* ---- errors and logging (core-error.c, core-log.c) ---- */
@@ -33,8 +33,7 @@ struct vd_ctx {
  * CTX may be NULL (then it only returns STATUS). */
 vd_status vd__fail(vd_ctx *ctx, vd_status status, const char *fmt, ...)
     VD_PRINTF(3, 4);
-vd_status vd__vfail(vd_ctx *ctx, vd_status status, const char *fmt,
-                    va_list ap);
+vd_status vd__vfail(vd_ctx *ctx, vd_status status, const char *fmt, va_list ap);
 /* Like vd__fail but replaces an earlier message: for a wrapper that knows
  * better than the layer below (adds the file name, say). */
 vd_status vd__refail(vd_ctx *ctx, vd_status status, const char *fmt, ...)
@@ -54,8 +53,8 @@ void vd__log(vd_ctx *ctx, vd_log_level level, const char *fmt, ...)
 void vd__vlog(vd_ctx *ctx, vd_log_level level, const char *fmt, va_list ap);
 /* Emit a pending "(repeated N times)" line. */
 void vd__log_flush(vd_ctx *ctx);
-#define vd__warn(ctx, ...) vd__log((ctx), VD_LOG_WARN, __VA_ARGS__)
-#define vd__info(ctx, ...) vd__log((ctx), VD_LOG_INFO, __VA_ARGS__)
+#define vd__warn(ctx, ...)  vd__log((ctx), VD_LOG_WARN, __VA_ARGS__)
+#define vd__info(ctx, ...)  vd__log((ctx), VD_LOG_INFO, __VA_ARGS__)
 #define vd__debug(ctx, ...) vd__log((ctx), VD_LOG_DEBUG, __VA_ARGS__)
 
 static inline bool vd__cancelled(vd_ctx *ctx)
@@ -121,7 +120,7 @@ size_t vd__arena_used(const vd__arena *a);
 /* A NUL-terminated byte string that grows up to MAX bytes (0: no ceiling
  * but memory). Errors are sticky in ERR; the data stays usable. */
 typedef struct vd__buf {
-    char *data;   /* owned; NUL-terminated when len > 0 */
+    char *data; /* owned; NUL-terminated when len > 0 */
     size_t len;
     size_t cap;
     size_t max;
@@ -137,11 +136,9 @@ vd_status vd__buf_puts(vd_ctx *ctx, vd__buf *b, const char *s);
 vd_status vd__buf_putc(vd_ctx *ctx, vd__buf *b, int c);
 vd_status vd__buf_printf(vd_ctx *ctx, vd__buf *b, const char *fmt, ...)
     VD_PRINTF(3, 4);
-vd_status vd__buf_vprintf(vd_ctx *ctx, vd__buf *b, const char *fmt,
-                          va_list ap);
+vd_status vd__buf_vprintf(vd_ctx *ctx, vd__buf *b, const char *fmt, va_list ap);
 /* Append S with & < > " escaped for HTML text and attributes. */
-vd_status vd__buf_html_escape(vd_ctx *ctx, vd__buf *b, const char *s,
-                              size_t n);
+vd_status vd__buf_html_escape(vd_ctx *ctx, vd__buf *b, const char *s, size_t n);
 /* Give the data away (caller frees with vd__free); B is reset. */
 char *vd__buf_steal(vd__buf *b, size_t *len);
 
@@ -149,11 +146,11 @@ char *vd__buf_steal(vd__buf *b, size_t *len);
 
 /* Read a whole file, NUL-terminated, refusing more than MAX bytes.
  * Errors: VD_ERR_IO, VD_ERR_LIMIT. */
-vd_status vd__file_read(vd_ctx *ctx, const char *path, size_t max,
-                        char **out, size_t *len);
+vd_status vd__file_read(vd_ctx *ctx, const char *path, size_t max, char **out,
+                        size_t *len);
 /* Write DATA to PATH atomically (temp file in the same dir + rename). */
-vd_status vd__file_write_atomic(vd_ctx *ctx, const char *path,
-                                const void *data, size_t n);
+vd_status vd__file_write_atomic(vd_ctx *ctx, const char *path, const void *data,
+                                size_t n);
 
 /* ---- CPU features (core-cpu.c) ---- */
 
@@ -174,9 +171,9 @@ unsigned vd__cpu_features(void);
 
 /* Instruction set levels for kernel dispatch, lowest first. */
 typedef enum vd__isa {
-    VD_ISA_REF = 0,    /* portable C, the reference */
-    VD_ISA_AVX2 = 1,   /* AVX2 + FMA + F16C */
-    VD_ISA_AVX512 = 2, /* AVX-512 F/BW/VL/DQ */
+    VD_ISA_REF = 0,       /* portable C, the reference */
+    VD_ISA_AVX2 = 1,      /* AVX2 + FMA + F16C */
+    VD_ISA_AVX512 = 2,    /* AVX-512 F/BW/VL/DQ */
     VD_ISA_AVX512BF16 = 3 /* plus BF16 and VNNI dot products */
 } vd__isa;
 /* Best level the CPU supports, lowered by VLDOC_ISA=ref|avx2|avx512|
@@ -215,6 +212,13 @@ static inline void vd__split(int64_t n, int ith, int nth, int64_t *r0,
     *r1 = b < n ? b : n;
 }
 
+/* ---- image encoding (image.c) ---- */
+
+/* Encode IMG as 8-bit RGB PNG / baseline JPEG (QUALITY 1..100) to O. */
+vd_status vd__image_encode_png(vd_ctx *ctx, const vd_image *img, vd_out *o);
+vd_status vd__image_encode_jpeg(vd_ctx *ctx, const vd_image *img,
+                                int quality, vd_out *o);
+
 /* ---- page geometry (raster-map.c) ---- */
 
 /* The raster size a page is rendered at and the model image size after
@@ -223,7 +227,7 @@ static inline void vd__split(int64_t n, int ith, int nth, int64_t *r0,
  * that fills o->max_pixels (or o->dpi). Every engine uses this, so the
  * text layer's boxes and the model's boxes share one pixel space. */
 typedef struct vd__page_geom {
-    double dpi_x, dpi_y;   /* render resolution (PDF); native (images) */
+    double dpi_x, dpi_y;    /* render resolution (PDF); native (images) */
     int raster_w, raster_h; /* rendered size in pixels */
     vd_pagemap map;         /* model size and page size */
 } vd__page_geom;

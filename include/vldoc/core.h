@@ -63,11 +63,11 @@ typedef struct vd_limits {
 } vd_limits;
 
 typedef struct vd_opts {
-    int threads;         /* worker threads; 0 = all online cores */
-    vd_log_level level;  /* most verbose level passed to log */
-    vd_log_fn log;       /* NULL: messages are dropped */
-    void *log_user;      /* passed to log */
-    vd_limits limits;    /* see vd_opts_init for defaults */
+    int threads;        /* worker threads; 0 = all online cores */
+    vd_log_level level; /* most verbose level passed to log */
+    vd_log_fn log;      /* NULL: messages are dropped */
+    void *log_user;     /* passed to log */
+    vd_limits limits;   /* see vd_opts_init for defaults */
 } vd_opts;
 
 /* Fill O with defaults (all cores, warnings only, default limits). */

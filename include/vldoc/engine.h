@@ -45,14 +45,14 @@ typedef struct vd_engine_opts {
     const char *system_prompt; /* NULL: the chat template's default */
 
     /* generation (qwen, remote); negative / NULL = model's default */
-    int max_new_tokens;        /* default 8192 */
+    int max_new_tokens; /* default 8192 */
     double temperature;
     int top_k;
     double top_p;
     double repetition_penalty;
-    int do_sample;             /* -1: from generation_config.json */
+    int do_sample; /* -1: from generation_config.json */
     uint64_t seed;
-    double page_timeout;       /* seconds per page; 0: none */
+    double page_timeout; /* seconds per page; 0: none */
     vd_token_fn on_token;
     void *on_token_user;
 
@@ -60,7 +60,7 @@ typedef struct vd_engine_opts {
     const char *model_dir; /* NULL: $VLDOC_MODEL, then the HF cache */
     vd_precision precision;
     vd_weights weights;
-    int kv_bf16;           /* KV cache in bf16 instead of fp32 */
+    int kv_bf16; /* KV cache in bf16 instead of fp32 */
 
     /* remote server (remote) */
     const char *endpoint;     /* base URL ending in /v1 */

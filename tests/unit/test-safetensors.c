@@ -38,8 +38,8 @@ int main(void)
     vd_ctx *ctx = vd_ctx_new(NULL);
     char path[1024];
 
-    snprintf(path, sizeof path, "%s/refs/qwen25vl/tiny/checkpoint/model.safetensors",
-             shared);
+    snprintf(path, sizeof path,
+             "%s/refs/qwen25vl/tiny/checkpoint/model.safetensors", shared);
     vd__safetensors *st = NULL;
     tap_ok(vd__st_open(ctx, path, &st) == VD_OK, "tiny checkpoint opens: %s",
            vd_ctx_errmsg(ctx));
@@ -74,37 +74,44 @@ int main(void)
     }
 
     /* hostile headers */
-    tap_ok(try_mem(ctx, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
-                        "\"data_offsets\":[0,8]}}",
+    tap_ok(try_mem(ctx,
+                   "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+                   "\"data_offsets\":[0,8]}}",
                    8) == VD_OK,
            "minimal valid file");
-    tap_ok(try_mem(ctx, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
-                        "\"data_offsets\":[0,8]}}",
+    tap_ok(try_mem(ctx,
+                   "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+                   "\"data_offsets\":[0,8]}}",
                    4) == VD_ERR_FORMAT &&
                strstr(vd_ctx_errmsg(ctx), "truncated"),
            "offsets beyond the file: %s", vd_ctx_errmsg(ctx));
-    tap_ok(try_mem(ctx, "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],"
-                        "\"data_offsets\":[0,8]}}",
+    tap_ok(try_mem(ctx,
+                   "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],"
+                   "\"data_offsets\":[0,8]}}",
                    8) == VD_ERR_FORMAT &&
                strstr(vd_ctx_errmsg(ctx), "'a'"),
            "shape/bytes mismatch names the tensor: %s", vd_ctx_errmsg(ctx));
-    tap_ok(try_mem(ctx, "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
-                        "\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\","
-                        "\"shape\":[2],\"data_offsets\":[4,12]}}",
+    tap_ok(try_mem(ctx,
+                   "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],"
+                   "\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\","
+                   "\"shape\":[2],\"data_offsets\":[4,12]}}",
                    12) == VD_ERR_FORMAT &&
                strstr(vd_ctx_errmsg(ctx), "overlap"),
            "overlapping tensors refused");
-    tap_ok(try_mem(ctx, "{\"a\":{\"dtype\":\"Q9\",\"shape\":[2],"
-                        "\"data_offsets\":[0,2]}}",
+    tap_ok(try_mem(ctx,
+                   "{\"a\":{\"dtype\":\"Q9\",\"shape\":[2],"
+                   "\"data_offsets\":[0,2]}}",
                    2) == VD_ERR_FORMAT,
            "unknown dtype refused");
-    tap_ok(try_mem(ctx, "{\"a\":{\"dtype\":\"F32\",\"shape\":"
-                        "[4294967296,4294967296,4294967296],"
-                        "\"data_offsets\":[0,8]}}",
+    tap_ok(try_mem(ctx,
+                   "{\"a\":{\"dtype\":\"F32\",\"shape\":"
+                   "[4294967296,4294967296,4294967296],"
+                   "\"data_offsets\":[0,8]}}",
                    8) == VD_ERR_FORMAT,
            "shape overflow refused");
-    tap_ok(try_mem(ctx, "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],"
-                        "\"data_offsets\":[0,8]}}",
+    tap_ok(try_mem(ctx,
+                   "{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],"
+                   "\"data_offsets\":[0,8]}}",
                    8) == VD_ERR_FORMAT,
            "negative dimension refused");
     tap_ok(try_mem(ctx, "[1,2,3]", 0) == VD_ERR_FORMAT,
@@ -114,8 +121,7 @@ int main(void)
     tap_ok(try_mem(ctx, "{}     ", 0) == VD_OK, "space padding accepted");
     unsigned char big[16] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f };
     vd_ctx_clear(ctx);
-    tap_ok(vd__st_open_mem(ctx, "big", big, sizeof big, &st) ==
-                   VD_ERR_LIMIT &&
+    tap_ok(vd__st_open_mem(ctx, "big", big, sizeof big, &st) == VD_ERR_LIMIT &&
                strstr(vd_ctx_errmsg(ctx), "big: safetensors header"),
            "huge header length refused: %s", vd_ctx_errmsg(ctx));
     vd_ctx_clear(ctx);
