@@ -37,6 +37,8 @@ struct vd_pool {
     void *arg;
     long spin_ns;
     unsigned char *scratch; /* n + 1 slots of VD_POOL_SCRATCH bytes */
+    void *shared;           /* vd__pool_shared, SHARED_N bytes */
+    size_t shared_n;
 };
 
 typedef struct {
@@ -196,6 +198,7 @@ void vd__pool_free(vd__pool *p)
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done_cv);
     vd__aligned_free(p->scratch);
+    vd__aligned_free(p->shared);
     vd__free(p->th);
     vd__free(p);
 }
@@ -210,6 +213,23 @@ void *vd__pool_scratch(vd__pool *p, int ith)
     if (!p || ith < 0 || ith > p->n)
         return NULL;
     return p->scratch + (size_t)ith * VD_POOL_SCRATCH;
+}
+
+void *vd__pool_shared(vd__pool *p, size_t n)
+{
+    if (!p)
+        return NULL;
+    if (n > p->shared_n) {
+        vd__aligned_free(p->shared);
+        p->shared_n = 0;
+        /* grow by a quarter more than asked: fewer reallocations */
+        size_t want = n + n / 4;
+        p->shared = vd__aligned_alloc(NULL, want);
+        if (!p->shared)
+            return NULL;
+        p->shared_n = want;
+    }
+    return p->shared;
 }
 
 void vd__pool_run(vd__pool *p, vd__task_fn fn, void *arg)

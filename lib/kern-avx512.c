@@ -1357,15 +1357,23 @@ static int mm_bf16(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
                     int nrv = (int)(rce - pr < NR ? rce - pr : NR);
                     pack(w, pr, nrv, k0, kc, wp + (size_t)p * NR * (KC2 / 2));
                 }
-                x_to_bf16(m->x + tc * K + k0, kc, (int)ntok, K, xb, KC2);
-                memset(xb + ntok * KC2, 0, (size_t)(ntokp - ntok) * KC2 * 2);
+                const bf16_t *xt = xb; /* this tile's tokens, in bf16 */
+                int64_t ldt = KC2;
+                if (m->xb) {
+                    xt = m->xb + tc * m->xb_ld + k0;
+                    ldt = m->xb_ld;
+                } else {
+                    x_to_bf16(m->x + tc * K + k0, kc, (int)ntok, K, xb, KC2);
+                    memset(xb + ntok * KC2, 0,
+                           (size_t)(ntokp - ntok) * KC2 * 2);
+                }
                 for (int64_t i0 = 0; i0 < ntok; i0 += MR) {
                     int mr = (int)(ntok - i0 < MR ? ntok - i0 : MR);
                     for (int p = 0; p < np; p++) {
                         int64_t pr = rc + (int64_t)p * NR;
                         int64_t nrv = rce - pr;
-                        ukr_bh(npair, (const uint32_t *)(xb + i0 * KC2),
-                               KC2 / 2, wp + (size_t)p * NR * (KC2 / 2),
+                        ukr_bh(npair, (const uint32_t *)(xt + i0 * ldt),
+                               ldt / 2, wp + (size_t)p * NR * (KC2 / 2),
                                m->y + (tc + i0) * rows + pr, rows, mr,
                                mask16(nrv), mask16(nrv - 16 > 0 ? nrv - 16 : 0),
                                m->bias ? m->bias + pr : NULL, k0 > 0);
@@ -1701,7 +1709,18 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
                     pack(w, pr, nrv, k0, kc, wp + (size_t)p * NR * (KCI / 4),
                          sp + (size_t)p * NR * lds);
                 }
-                for (int64_t i = 0; i < ntokp; i++) {
+                const int8_t *xqt = xq;
+                const float *xst = xs;
+                const int32_t *xzt = xz;
+                int64_t ldq = KCI, ldsx = lds;
+                if (m->xq) {
+                    xqt = m->xq + tc * m->xnb * VD_QBLK + k0;
+                    xst = m->xs + tc * m->xnb + k0 / VD_QBLK;
+                    xzt = m->xz + tc * m->xnb + k0 / VD_QBLK;
+                    ldq = m->xnb * VD_QBLK;
+                    ldsx = m->xnb;
+                }
+                for (int64_t i = 0; !m->xq && i < ntokp; i++) {
                     for (int64_t blk = 0; blk < nblk; blk++) {
                         int64_t c = k0 + blk * VD_QBLK;
                         int8_t *q = xq + i * KCI + blk * VD_QBLK;
@@ -1722,8 +1741,8 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
                     for (int p = 0; p < np; p++) {
                         int64_t pr = rc + (int64_t)p * NR;
                         int64_t nrv = rce - pr;
-                        ukr_i8(nblk, (const uint32_t *)(xq + i0 * KCI), KCI / 4,
-                               xs + i0 * lds, xz + i0 * lds, lds,
+                        ukr_i8(nblk, (const uint32_t *)(xqt + i0 * ldq),
+                               ldq / 4, xst + i0 * ldsx, xzt + i0 * ldsx, ldsx,
                                wp + (size_t)p * NR * (KCI / 4),
                                sp + (size_t)p * NR * lds,
                                m->y + (tc + i0) * rows + pr, rows, mr,
@@ -1741,4 +1760,6 @@ void vd__kern_init_avx512bf16(vd__kern *k)
 {
     k->mm_tile[VD_PREC_BF16] = mm_bf16;
     k->mm_tile[VD_PREC_INT8] = mm_int8;
+    k->mm_conv[VD_PREC_BF16] = 1;
+    k->mm_conv[VD_PREC_INT8] = 1;
 }

@@ -84,17 +84,20 @@ typedef struct vd__mm {
     float *y;          /* [n][w->rows] */
     vd_precision prec; /* effective: EXACT, BF16 (float weights) or INT8
                           (quantized weights) */
+    /* X converted once per call for the GEMM paths (kern.c fills what it
+     * can; NULL otherwise, and the kernels convert per tile). Rows past n
+     * up to n + VD_MM_PAD are zero, so register tiles may overrun. */
+    const uint16_t *xb; /* BF16: [n + pad][xb_ld], zero past cols */
+    int64_t xb_ld;
+    const int8_t *xq;  /* INT8: [n + pad][xnb * 32], blocks as quant_act */
+    const float *xs;   /* [n + pad][xnb] block scales */
+    const int32_t *xz; /* [n + pad][xnb]: -zp * sum of the block's q, zp =
+                          128 for Q8 and 8 for Q4 (the VNNI kernels' zero
+                          points) */
+    int64_t xnb;
 } vd__mm;
 
-/* Activations quantized for VD_PREC_INT8: per token, nb blocks of 32
- * values q = rint(x * 127 / amax) with scale amax / 127, and the sum of
- * each block's q (for the weights' zero point). */
-typedef struct vd__qact {
-    int8_t *q;    /* [n][nb * 32] */
-    float *s;     /* [n][nb] */
-    int32_t *sum; /* [n][nb] */
-    int64_t nb;
-} vd__qact;
+#define VD_MM_PAD 16
 
 typedef struct vd__kern {
     vd__isa isa;
@@ -113,6 +116,9 @@ typedef struct vd__kern {
      * the caller then uses matmul_rows. NULL: no fast path. */
     int (*mm_tile[3])(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
                       int64_t t1, void *s, size_t scr);
+    /* Whether mm_tile[p]'s GEMM reads the activations kern.c converts once
+     * per call (vd__mm xb / xq). */
+    int mm_conv[3];
     /* Tokens per call below which mm_tile streams the weights once per
      * call (GEMV) rather than packing tiles (GEMM). */
     int gemv_max_n;
