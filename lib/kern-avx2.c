@@ -935,7 +935,7 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
  * ------------------------------------------------------------------ */
 
 #define ABK   32
-#define AROWS 64
+#define AROWS 128
 #define AHD   512
 
 /* S[rows][32] = Q[rows][hd] . Kt[hd][32], 6 rows x 16 keys at a time. */
@@ -1059,8 +1059,15 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
     int64_t kend = k1;
     if (a->causal && a->q_pos0 + q1 < kend)
         kend = a->q_pos0 + q1;
+    size_t es = a->kv_dt == VD_DT_BF16 ? 2 : 4;
     for (int64_t kb = k0; kb < kend; kb += ABK) {
         int nk = (int)(kend - kb < ABK ? kend - kb : ABK);
+        for (int64_t j = kb + ABK; j < kb + 2 * ABK && j < kend; j++)
+            for (size_t c = 0; c < (size_t)hd * es; c += 64) {
+                size_t off = ((size_t)(j * a->kv_stride + kvoff)) * es + c;
+                _mm_prefetch((const char *)a->k + off, _MM_HINT_T0);
+                _mm_prefetch((const char *)a->v + off, _MM_HINT_T0);
+            }
         for (int j0 = 0; j0 < ABK; j0 += 8)
             for (int d0 = 0; d0 < hd; d0 += 8) {
                 __m256 v[8];
@@ -1145,6 +1152,7 @@ void vd__kern_init_avx2(vd__kern *k)
     k->mm_tile[VD_PREC_INT8] = mm_int8;
     k->gemv_max_n = GEMV_MAX;
     k->attn_block = attn_block;
+    k->attn_rows = AROWS;
     k->rmsnorm = rmsnorm;
     k->silu_mul = silu_mul;
     k->gelu_erf = gelu_erf;

@@ -834,7 +834,7 @@ static int mm_bf16_emul(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
  * ------------------------------------------------------------------ */
 
 #define ABK   64 /* keys per block */
-#define AROWS 64
+#define AROWS 256
 #define AHD   512 /* largest head_dim handled here */
 
 /* S[rows][64] = Q[rows][hd] . Kt[hd][64], 6 rows at a time. */
@@ -990,8 +990,16 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
     int64_t kend = k1;
     if (a->causal && a->q_pos0 + q1 < kend)
         kend = a->q_pos0 + q1;
+    size_t es = a->kv_dt == VD_DT_BF16 ? 2 : 4;
     for (int64_t kb = k0; kb < kend; kb += ABK) {
         int nk = (int)(kend - kb < ABK ? kend - kb : ABK);
+        /* the next block's keys and values are on their way meanwhile */
+        for (int64_t j = kb + ABK; j < kb + 2 * ABK && j < kend; j++)
+            for (size_t c = 0; c < (size_t)hd * es; c += 64) {
+                size_t off = ((size_t)(j * a->kv_stride + kvoff)) * es + c;
+                _mm_prefetch((const char *)a->k + off, _MM_HINT_T0);
+                _mm_prefetch((const char *)a->v + off, _MM_HINT_T0);
+            }
         /* K block transposed: kt[d][j] */
         for (int j0 = 0; j0 < ABK; j0 += 16) {
             for (int d0 = 0; d0 < hd; d0 += 16) {
@@ -1080,6 +1088,7 @@ void vd__kern_init_avx512(vd__kern *k)
     k->mm_tile[VD_PREC_BF16] = mm_bf16_emul;
     k->gemv_max_n = GEMV_MAX;
     k->attn_block = attn_block;
+    k->attn_rows = AROWS;
     k->rmsnorm = rmsnorm;
     k->silu_mul = silu_mul;
     k->gelu_erf = gelu_erf;

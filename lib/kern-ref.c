@@ -287,6 +287,7 @@ void vd__kern_init_ref(vd__kern *k)
     k->gemv_max_n = 0;
     k->attn_heads = attn_heads;
     k->attn_block = attn_block;
+    k->attn_rows = 64;
     k->rmsnorm = rmsnorm;
     k->silu_mul = silu_mul;
     k->gelu_erf = gelu_erf;

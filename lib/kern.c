@@ -588,12 +588,14 @@ void vd__matmul(vd__pool *pool, const vd__mat *w, const float *x, int64_t n,
 
 /* ---- attention ---- */
 
-/* Query rows per task: enough to reuse each packed key block, few enough
- * that the rows' scores and outputs stay in L1/L2. */
-static int64_t attn_qblock(const vd__attn_args *a)
+/* Query rows per task: as many as the kernel takes (each packed key block
+ * is reused by every row), but at least two tasks per worker. */
+static int64_t attn_qblock(const vd__kern *k, const vd__attn_args *a, int nth)
 {
     int group = a->n_head / a->n_kv_head;
-    int64_t qb = 64 / group;
+    int64_t qb = k->attn_rows / group;
+    while (qb > 16 && ((a->nq + qb - 1) / qb) * a->n_kv_head < 2 * nth)
+        qb /= 2;
     return qb < 1 ? 1 : qb;
 }
 
@@ -671,7 +673,7 @@ void vd__attention_k(const vd__kern *kern, vd__pool *pool,
     t.k = kern;
     t.pool = pool;
     t.a = a;
-    t.qb = attn_qblock(a);
+    t.qb = attn_qblock(kern, a, vd__pool_size(pool));
     if (a->nseg > 0) {
         for (int s = 0; s < a->nseg; s++)
             t.nblocks += (long)((a->seg[s + 1] - a->seg[s] + t.qb - 1) / t.qb);

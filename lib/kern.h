@@ -126,9 +126,11 @@ typedef struct vd__kern {
     /* Heads [h0, h1) of one attention call, all queries. */
     void (*attn_heads)(const vd__attn_args *a, int h0, int h1);
     /* Queries [q0, q1) of heads [h0, h1) (one KV head), keys [k0, k1)
-     * before the causal limit; scratch as for mm_tile. 0: cannot. */
+     * before the causal limit; scratch as for mm_tile. 0: cannot. At most
+     * attn_rows query rows (queries x heads) per call. */
     int (*attn_block)(const vd__attn_args *a, int h0, int h1, int64_t q0,
                       int64_t q1, int64_t k0, int64_t k1, void *s, size_t scr);
+    int attn_rows;
 
     /* Element-wise ops on one row of N floats (Y may equal X). */
     void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n,
