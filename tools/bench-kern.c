@@ -3,7 +3,9 @@
  * and int8 dot products, memory read bandwidth with 1 and N threads, pool
  * dispatch cost), then times each kernel (medians) and prints GFLOP/s or
  * GB/s and the fraction of the measured peak, with OpenBLAS sgemm on fp32
- * weights side by side. Usage: bench-kern [-t THREADS] [-r REPS] [-q]. */
+ * weights side by side. Usage: bench-kern [-t THREADS] [-r REPS] [-q]
+ * [-s SECTIONS], SECTIONS a comma list of decode, prefill, vision,
+ * attention (default: all; "none" for the machine's peaks only). */
 #include "config.h"
 
 #include <cblas.h>
@@ -17,6 +19,12 @@
 #include "kern.h"
 
 static int nthreads, reps = 5, quick;
+static const char *sections = "decode,prefill,vision,attention";
+
+static int want(const char *name)
+{
+    return strstr(sections, name) != NULL;
+}
 static vd__pool *pool;
 static double peak_fma, peak_bf16, peak_int8, bw1, bwn;
 
@@ -34,79 +42,83 @@ static double median(double *v, int n)
 
 /* ---- peaks: loops of independent multiply-adds in registers ---- */
 
-#define ACCS 24
+/* 16 named accumulators (an array ends up on the stack): enough
+ * independent chains to cover any latency at two operations per cycle. */
+#define ACCS 16
+/* distinct starting values, or the compiler merges identical chains */
+#define DECL16(T, init)                                                        \
+    T a0 = init(1), a1 = init(2), a2 = init(3), a3 = init(4), a4 = init(5),    \
+      a5 = init(6), a6 = init(7), a7 = init(8), a8 = init(9), a9 = init(10),   \
+      a10 = init(11), a11 = init(12), a12 = init(13), a13 = init(14),          \
+      a14 = init(15), a15 = init(16)
+#define STEP16(OP)                                                             \
+    OP(a0);                                                                    \
+    OP(a1);                                                                    \
+    OP(a2);                                                                    \
+    OP(a3);                                                                    \
+    OP(a4);                                                                    \
+    OP(a5);                                                                    \
+    OP(a6);                                                                    \
+    OP(a7);                                                                    \
+    OP(a8);                                                                    \
+    OP(a9);                                                                    \
+    OP(a10);                                                                   \
+    OP(a11);                                                                   \
+    OP(a12);                                                                   \
+    OP(a13);                                                                   \
+    OP(a14);                                                                   \
+    OP(a15)
+#define SUM16(add)                                                             \
+    add(add(add(add(a0, a1), add(a2, a3)), add(add(a4, a5), add(a6, a7))),     \
+        add(add(add(a8, a9), add(a10, a11)),                                   \
+            add(add(a12, a13), add(a14, a15))))
 
 __attribute__((target("avx512f"))) static double fma_loop(long iters)
 {
-    __m512 a[ACCS], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < ACCS; i++)
-        a[i] = _mm512_set1_ps((float)i);
+    __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    DECL16(__m512, _mm512_set1_ps);
+#define OPF(x) x = _mm512_fmadd_ps(x, b, c)
     for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 24
-        for (int i = 0; i < ACCS; i++)
-            a[i] = _mm512_fmadd_ps(a[i], b, c);
-        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]));
+        STEP16(OPF);
     }
-    __m512 s = a[0];
-    for (int i = 1; i < ACCS; i++)
-        s = _mm512_add_ps(s, a[i]);
-    return (double)_mm512_reduce_add_ps(s);
+    return (double)_mm512_reduce_add_ps(SUM16(_mm512_add_ps));
 }
 
 __attribute__((target("avx2,fma"))) static double fma_loop256(long iters)
 {
-    __m256 a[12], b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++)
-        a[i] = _mm256_set1_ps((float)i);
+    __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    DECL16(__m256, _mm256_set1_ps);
+#define OPF2(x) x = _mm256_fmadd_ps(x, b, c)
     for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; i++)
-            a[i] = _mm256_fmadd_ps(a[i], b, c);
-        __asm__ volatile("" : "+x"(a[0]), "+x"(a[1]));
+        STEP16(OPF2);
     }
     float out[8];
-    __m256 s = a[0];
-    for (int i = 1; i < 12; i++)
-        s = _mm256_add_ps(s, a[i]);
-    _mm256_storeu_ps(out, s);
+    _mm256_storeu_ps(out, SUM16(_mm256_add_ps));
     return out[0];
 }
 
 __attribute__((target("avx512f,avx512bf16"))) static double
 bf16_loop(long iters)
 {
-    __m512 a[ACCS];
     __m512bh x = (__m512bh)_mm512_set1_epi32(0x3F803F80);
-    for (int i = 0; i < ACCS; i++)
-        a[i] = _mm512_setzero_ps();
+    DECL16(__m512, _mm512_set1_ps);
+#define OPB(v) v = _mm512_dpbf16_ps(v, x, x)
     for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 24
-        for (int i = 0; i < ACCS; i++)
-            a[i] = _mm512_dpbf16_ps(a[i], x, x);
-        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]));
+        STEP16(OPB);
     }
-    __m512 s = a[0];
-    for (int i = 1; i < ACCS; i++)
-        s = _mm512_add_ps(s, a[i]);
-    return (double)_mm512_reduce_add_ps(s);
+    return (double)_mm512_reduce_add_ps(SUM16(_mm512_add_ps));
 }
 
 __attribute__((target("avx512f,avx512vnni"))) static double
 int8_loop(long iters)
 {
-    __m512i a[ACCS], x = _mm512_set1_epi8(1);
-    for (int i = 0; i < ACCS; i++)
-        a[i] = _mm512_setzero_si512();
+    __m512i x = _mm512_set1_epi8(1);
+    DECL16(__m512i, _mm512_set1_epi32);
+#define OPI(v) v = _mm512_dpbusd_epi32(v, x, x)
     for (long it = 0; it < iters; it++) {
-#pragma GCC unroll 24
-        for (int i = 0; i < ACCS; i++)
-            a[i] = _mm512_dpbusd_epi32(a[i], x, x);
-        __asm__ volatile("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]));
+        STEP16(OPI);
     }
-    __m512i s = a[0];
-    for (int i = 1; i < ACCS; i++)
-        s = _mm512_add_epi32(s, a[i]);
-    return (double)_mm512_reduce_add_epi32(s);
+    return (double)_mm512_reduce_add_epi32(SUM16(_mm512_add_epi32));
 }
 
 typedef struct peak_arg {
@@ -132,7 +144,7 @@ static double peak(int kind, vd__pool *p)
 {
     long iters = quick ? 2000000 : 10000000;
     double per = kind == 0   ? ACCS * 32.0
-                 : kind == 1 ? 12 * 16.0
+                 : kind == 1 ? ACCS * 16.0
                  : kind == 2 ? ACCS * 64.0
                              : ACCS * 128.0;
     double t[5];
@@ -538,15 +550,18 @@ int main(int argc, char **argv)
 {
     int opt;
     nthreads = vd__ncpu();
-    while ((opt = getopt(argc, argv, "t:r:q")) != -1) {
+    while ((opt = getopt(argc, argv, "t:r:qs:")) != -1) {
         if (opt == 't')
             nthreads = atoi(optarg) > 0 ? atoi(optarg) : 1;
         else if (opt == 'r')
             reps = atoi(optarg) < 1 ? 1 : atoi(optarg) > 15 ? 15 : atoi(optarg);
         else if (opt == 'q')
             quick = 1;
+        else if (opt == 's')
+            sections = optarg;
         else {
-            fprintf(stderr, "usage: bench-kern [-t THREADS] [-r REPS] [-q]\n");
+            fprintf(stderr, "usage: bench-kern [-t THREADS] [-r REPS] [-q] "
+                            "[-s decode,prefill,vision,attention]\n");
             return 2;
         }
     }
@@ -620,15 +635,19 @@ int main(int argc, char **argv)
         x[i] = (float)((i * 2654435761u) % 2001) * 1e-3f - 1.0f;
     (void)kmax;
 
-    bench_decode(x, y);
-    bench_gemm("prefill GEMM", text_shapes, 4, 512, x, y, 0);
+    if (want("decode"))
+        bench_decode(x, y);
+    if (want("prefill"))
+        bench_gemm("prefill GEMM", text_shapes, 4, 512, x, y, 0);
     static const shape vis[] = { { "vision mlp gate/up", 3420, 1280, 2 },
                                  { "vision mlp down", 1280, 3420, 1 },
                                  { "vision qkv", 3840, 1280, 1 },
                                  { "vision proj", 1280, 1280, 1 } };
-    bench_gemm("vision GEMM (1288x1652 page)", vis, quick ? 1 : 4,
-               quick ? 2048 : 10856, x, y, 1);
-    bench_attention();
+    if (want("vision"))
+        bench_gemm("vision GEMM (1288x1652 page)", vis, quick ? 1 : 4,
+                   quick ? 2048 : 10856, x, y, 1);
+    if (want("attention"))
+        bench_attention();
 
     vd__aligned_free(arena);
     vd__aligned_free(x);
