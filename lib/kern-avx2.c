@@ -779,27 +779,32 @@ static int mm_bf16_emul(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
  * stays in L2 between groups.
  * ------------------------------------------------------------------ */
 
+/* Quantized activations as the GEMV reads them (see kern-avx512.c):
+ * token t's blocks at q + t * ldq, scales at s + t * lds, -zp * sum at
+ * z + t * lds (only Q4 needs it here: Q8 goes through the sign trick). */
 typedef struct qx {
-    int8_t *q; /* [nt][nb * 32] */
-    float *s;  /* [nt][nb] */
-    float *cs; /* [nt][nb] scale x sum */
+    const int8_t *q;
+    const float *s;
+    const int32_t *z;
+    int64_t ldq, lds;
 } qx;
 
-static void quant_x(const float *x, int64_t K, int nt, int64_t nb, qx *o)
+static void quant_x(const float *x, int64_t K, int nt, int64_t nb, int32_t zp,
+                    int8_t *q, float *s, int32_t *z)
 {
     for (int t = 0; t < nt; t++)
         for (int64_t b = 0; b < nb; b++) {
-            int8_t *q = o->q + (t * nb + b) * VD_QBLK;
+            int8_t *qb = q + (t * nb + b) * VD_QBLK;
             int64_t c = b * VD_QBLK;
             int32_t sum = 0;
             float sx = 0;
             if (c < K)
                 sx = quant_block32(x + t * K + c,
-                                   K - c < VD_QBLK ? K - c : VD_QBLK, q, &sum);
+                                   K - c < VD_QBLK ? K - c : VD_QBLK, qb, &sum);
             else
-                memset(q, 0, VD_QBLK);
-            o->s[t * nb + b] = sx;
-            o->cs[t * nb + b] = sx * (float)sum;
+                memset(qb, 0, VD_QBLK);
+            s[t * nb + b] = sx;
+            z[t * nb + b] = -zp * sum;
         }
 }
 
@@ -853,24 +858,26 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
 #pragma GCC unroll 4
                 for (int t = 0; t < NT; t++) {
                     __m256i xv = _mm256_loadu_si256(
-                        (const __m256i *)(x->q + (t * nb + b + h) * VD_QBLK));
+                        (const __m256i *)(x->q + t * x->ldq +
+                                          (b + h) * VD_QBLK));
                     if (q8)
                         xv = _mm256_sign_epi8(xv, wv[h]);
                     __m256 d = _mm256_cvtepi32_ps(dot8(aw, xv));
-                    __m256 sv = _mm256_set1_ps(sw * x->s[t * nb + b + h]);
+                    float ss = sw * x->s[t * x->lds + b + h];
+                    __m256 sv = _mm256_set1_ps(ss);
                     if (h)
                         acc2[t] = _mm256_fmadd_ps(d, sv, acc2[t]);
                     else
                         acc[t] = _mm256_fmadd_ps(d, sv, acc[t]);
                     if (!q8)
-                        corr[t] += sw * x->cs[t * nb + b + h];
+                        corr[t] += ss * (float)x->z[t * x->lds + b + h];
                 }
             }
         }
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++)
-            y[t * rows + r] = hsum(_mm256_add_ps(acc[t], acc2[t])) -
-                              8.0f * corr[t] + (bias ? bias[r] : 0.0f);
+            y[t * rows + r] = hsum(_mm256_add_ps(acc[t], acc2[t])) + corr[t] +
+                              (bias ? bias[r] : 0.0f);
     }
 }
 
@@ -906,12 +913,11 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
     int64_t K = w->cols, rows = w->rows;
     int64_t nb = q8 ? VD_Q8_NB(K) : VD_Q4_NB(K);
     size_t need = (size_t)(GEMV_MAX * nb) * (VD_QBLK + 8);
-    if (need > scr)
+    if (!m->xq && need > scr)
         return 0;
-    qx x;
-    x.q = s;
-    x.s = (float *)((char *)s + (size_t)(GEMV_MAX * nb) * VD_QBLK);
-    x.cs = x.s + GEMV_MAX * nb;
+    int8_t *q = s;
+    float *xs = (float *)(q + GEMV_MAX * nb * VD_QBLK);
+    int32_t *xz = (int32_t *)(xs + GEMV_MAX * nb);
     /* a tile's rows a few at a time, so that the rows stay in L1/L2 while
      * every group of tokens passes over them */
     int64_t rstep = t1 - t0 <= GEMV_MAX ? r1 - r0 : 64;
@@ -919,7 +925,16 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
         int64_t rce = rc + rstep < r1 ? rc + rstep : r1;
         for (int64_t t = t0; t < t1; t += GEMV_MAX) {
             int nt = (int)(t1 - t < GEMV_MAX ? t1 - t : GEMV_MAX);
-            quant_x(m->x + t * K, K, nt, nb, &x);
+            qx x = { q, xs, xz, nb * VD_QBLK, nb };
+            if (m->xq) { /* converted once for the whole call */
+                x.q = m->xq + t * m->xnb * VD_QBLK;
+                x.s = m->xs + t * m->xnb;
+                x.z = m->xz + t * m->xnb;
+                x.ldq = m->xnb * VD_QBLK;
+                x.lds = m->xnb;
+            } else {
+                quant_x(m->x + t * K, K, nt, nb, q8 ? 128 : 8, q, xs, xz);
+            }
             if (q8)
                 gemv_q8(w, &x, nt, m->bias, m->y + t * rows, rc, rce);
             else
@@ -1150,6 +1165,7 @@ void vd__kern_init_avx2(vd__kern *k)
     k->mm_tile[VD_PREC_EXACT] = mm_exact;
     k->mm_tile[VD_PREC_BF16] = mm_bf16_emul;
     k->mm_tile[VD_PREC_INT8] = mm_int8;
+    k->mm_conv[VD_PREC_INT8] = 1;
     k->gemv_max_n = GEMV_MAX;
     k->attn_block = attn_block;
     k->attn_rows = AROWS;

@@ -1326,19 +1326,26 @@ static int mm_bf16(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
     int64_t K = w->cols, rows = w->rows;
     if (t1 - t0 <= GEMV_MAX) {
         int64_t ld = (K + 31) & ~(int64_t)31;
-        if ((size_t)(GEMV_MAX * ld) * 2 > scr)
+        if (!m->xb && (size_t)(GEMV_MAX * ld) * 2 > scr)
             return 0;
         bf16_t *xb = s;
         for (int64_t t = t0; t < t1; t += GEMV_MAX) {
             int nt = (int)(t1 - t < GEMV_MAX ? t1 - t : GEMV_MAX);
-            x_to_bf16(m->x + t * K, K, nt, K, xb, ld);
+            const bf16_t *xt = xb;
+            int64_t ldt = ld;
+            if (m->xb) { /* converted once for the whole call */
+                xt = m->xb + t * m->xb_ld;
+                ldt = m->xb_ld;
+            } else {
+                x_to_bf16(m->x + t * K, K, nt, K, xb, ld);
+            }
             float *yt = m->y + t * rows;
             if (w->dt == VD_DT_BF16)
-                gemv_bh_bf16(w, xb, ld, nt, m->bias, yt, r0, r1);
+                gemv_bh_bf16(w, xt, ldt, nt, m->bias, yt, r0, r1);
             else if (w->dt == VD_DT_F32)
-                gemv_bh_f32(w, xb, ld, nt, m->bias, yt, r0, r1);
+                gemv_bh_f32(w, xt, ldt, nt, m->bias, yt, r0, r1);
             else
-                gemv_bh_f16(w, xb, ld, nt, m->bias, yt, r0, r1);
+                gemv_bh_f16(w, xt, ldt, nt, m->bias, yt, r0, r1);
         }
         return 1;
     }
@@ -1430,29 +1437,33 @@ INLINE __m512i load_q64(const vd__mat *w, int64_t r, int64_t b, int64_t nb)
     return _mm512_and_si512(v, _mm512_set1_epi8(15));
 }
 
-/* Activations of NT tokens quantized for the GEMV: q [nt][nbp*32], and
- * per block the scale and scale x sum, zero past nb. */
+/* Quantized activations as the GEMV reads them: token t's blocks at
+ * q + t * ldq, their scales at s + t * lds and -zp * (sum of the block's
+ * q) at z + t * lds; either the once-per-call conversion (vd__mm xq) or
+ * quant_x's into scratch. Blocks past nb read as zero. */
 typedef struct qx {
-    int8_t *q;
-    float *s, *cs;
-    int64_t nbp;
+    const int8_t *q;
+    const float *s;
+    const int32_t *z;
+    int64_t ldq, lds, nb;
 } qx;
 
-static void quant_x(const float *x, int64_t K, int nt, int64_t nb, qx *o)
+static void quant_x(const float *x, int64_t K, int nt, int64_t nb, int32_t zp,
+                    int8_t *q, float *s, int32_t *z)
 {
     for (int t = 0; t < nt; t++) {
-        for (int64_t b = 0; b < o->nbp; b++) {
-            int8_t *q = o->q + t * o->nbp * VD_QBLK + b * VD_QBLK;
+        for (int64_t b = 0; b < nb; b++) {
+            int8_t *qb = q + (t * nb + b) * VD_QBLK;
             int64_t c = b * VD_QBLK;
             int32_t sum = 0;
             float sx = 0;
-            if (b < nb && c < K)
+            if (c < K)
                 sx = quant_block32(x + t * K + c,
-                                   K - c < VD_QBLK ? K - c : VD_QBLK, q, &sum);
+                                   K - c < VD_QBLK ? K - c : VD_QBLK, qb, &sum);
             else
-                memset(q, 0, VD_QBLK);
-            o->s[t * o->nbp + b] = sx;
-            o->cs[t * o->nbp + b] = sx * (float)sum;
+                memset(qb, 0, VD_QBLK);
+            s[t * nb + b] = sx;
+            z[t * nb + b] = -zp * sum;
         }
     }
 }
@@ -1463,7 +1474,6 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
     int64_t rows = w->rows;
     int q8 = w->dt == VD_DT_Q8;
     int64_t nb = q8 ? VD_Q8_NB(w->cols) : VD_Q4_NB(w->cols);
-    float zp = q8 ? 128.0f : 8.0f;
     int64_t qb = q8 ? VD_QBLK : VD_QBLK / 2; /* bytes per block */
     int64_t rs = nb * qb;
     const uint16_t *sc = w->scales;
@@ -1487,9 +1497,11 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
 #pragma GCC unroll 8
             for (int t = 0; t < NT; t++) {
                 St[t] =
-                    _mm512_mul_ps(S, _mm512_load_ps(x->s + t * x->nbp + b16));
-                corr[t] = _mm512_fmadd_ps(
-                    S, _mm512_load_ps(x->cs + t * x->nbp + b16), corr[t]);
+                    _mm512_mul_ps(S, _mm512_maskz_loadu_ps(
+                                         mask16(nbk), x->s + t * x->lds + b16));
+                __m512 z = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(
+                    mask16(nbk), x->z + t * x->lds + b16));
+                corr[t] = _mm512_fmadd_ps(St[t], z, corr[t]);
             }
             for (int64_t c = 0; c < 16 * qb; c += 64)
                 _mm_prefetch(pf + b16 * qb + c, _MM_HINT_T0);
@@ -1502,8 +1514,8 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
                     for (int t = 0; t < NT; t++) {
                         __m512i d = _mm512_dpbusd_epi32(
                             _mm512_setzero_si512(), wv,
-                            _mm512_load_si512(
-                                x->q + (t * x->nbp + b16 + 2 * j) * VD_QBLK));
+                            _mm512_loadu_si512(x->q + t * x->ldq +
+                                               (b16 + 2 * j) * VD_QBLK));
                         acc[t][j & 3] = _mm512_fmadd_ps(
                             _mm512_cvtepi32_ps(d),
                             _mm512_permutexvar_ps(idx, St[t]), acc[t][j & 3]);
@@ -1517,8 +1529,8 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
                     for (int t = 0; t < NT; t++) {
                         __m512i d = _mm512_dpbusd_epi32(
                             _mm512_setzero_si512(), wv,
-                            _mm512_load_si512(
-                                x->q + (t * x->nbp + b16 + 2 * j) * VD_QBLK));
+                            _mm512_loadu_si512(x->q + t * x->ldq +
+                                               (b16 + 2 * j) * VD_QBLK));
                         acc[t][0] = _mm512_fmadd_ps(
                             _mm512_cvtepi32_ps(d),
                             _mm512_permutexvar_ps(idx, St[t]), acc[t][0]);
@@ -1532,7 +1544,7 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
                 _mm512_reduce_add_ps(
                     _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]),
                                   _mm512_add_ps(acc[t][2], acc[t][3]))) -
-                zp * _mm512_reduce_add_ps(corr[t]) + (bias ? bias[r] : 0.0f);
+                -_mm512_reduce_add_ps(corr[t]) + (bias ? bias[r] : 0.0f);
     }
 }
 
@@ -1671,17 +1683,24 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
     int64_t K = w->cols, rows = w->rows;
     int64_t nb = q8 ? VD_Q8_NB(K) : VD_Q4_NB(K), Kq = nb * VD_QBLK;
     if (t1 - t0 <= GEMV_MAX) {
-        qx x;
-        x.nbp = (nb + 15) & ~(int64_t)15;
-        size_t need = (size_t)(GEMV_MAX * x.nbp) * (VD_QBLK + 8);
-        if (need > scr)
+        size_t need = (size_t)(GEMV_MAX * nb) * (VD_QBLK + 8);
+        if (!m->xq && need > scr)
             return 0;
-        x.q = s;
-        x.s = (float *)((char *)s + (size_t)(GEMV_MAX * x.nbp) * VD_QBLK);
-        x.cs = x.s + GEMV_MAX * x.nbp;
+        int8_t *q = s;
+        float *xs = (float *)(q + GEMV_MAX * nb * VD_QBLK);
+        int32_t *xz = (int32_t *)(xs + GEMV_MAX * nb);
         for (int64_t t = t0; t < t1; t += GEMV_MAX) {
             int nt = (int)(t1 - t < GEMV_MAX ? t1 - t : GEMV_MAX);
-            quant_x(m->x + t * K, K, nt, nb, &x);
+            qx x = { q, xs, xz, nb * VD_QBLK, nb, nb };
+            if (m->xq) { /* converted once for the whole call */
+                x.q = m->xq + t * m->xnb * VD_QBLK;
+                x.s = m->xs + t * m->xnb;
+                x.z = m->xz + t * m->xnb;
+                x.ldq = m->xnb * VD_QBLK;
+                x.lds = m->xnb;
+            } else {
+                quant_x(m->x + t * K, K, nt, nb, q8 ? 128 : 8, q, xs, xz);
+            }
             float *yt = m->y + t * rows;
             if (q8)
                 gemv_q8(w, &x, nt, m->bias, yt, r0, r1);

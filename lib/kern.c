@@ -551,13 +551,32 @@ void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
     void *own_conv = NULL;
     if (fast && !pool)
         t.local = vd__aligned_alloc(NULL, VD_POOL_SCRATCH);
-    if (!fast || n <= kern->gemv_max_n) {
+    if (fast && kern->mm_conv[t.m.prec]) {
+        /* activations converted once, not by every tile */
+        size_t nb = conv_bytes(&t.m);
+        void *conv = pool ? vd__pool_shared(pool, nb)
+                          : (own_conv = vd__aligned_alloc(NULL, nb));
+        if (conv) /* else the kernels convert per tile */
+            conv_fill(kern, pool, &t.m, conv);
+    }
+    int nth = vd__pool_size(pool);
+    if (!fast) {
         vd__pool_run(pool, mm_run_rows, &t);
+    } else if (n <= kern->gemv_max_n) {
+        /* GEMV: chunks of rows handed out in order, about eight per
+         * worker, so a worker that loses its core (a busy machine) does
+         * not hold the others up */
+        int64_t rc = (w->rows + 8 * nth - 1) / (8 * nth);
+        rc = (rc + 15) & ~(int64_t)15;
+        t.rchunk = rc < 64 ? 64 : rc;
+        t.tchunk = n;
+        t.nr = (w->rows + t.rchunk - 1) / t.rchunk;
+        t.nt = 1;
+        vd__pool_run(pool, mm_run_grid, &t);
     } else {
         /* GEMM: tiles of up to 256 rows x 256 tokens, at least two per
          * worker when the shape allows, handed out in order; each tile
          * packs its own weights, so tiles are independent. */
-        int nth = vd__pool_size(pool);
         int64_t rc = 256, tc = 256;
         while (rc > 64 &&
                ((w->rows + rc - 1) / rc) * ((n + tc - 1) / tc) < 2 * nth)
@@ -566,14 +585,6 @@ void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
         t.tchunk = tc;
         t.nr = (w->rows + rc - 1) / rc;
         t.nt = (n + tc - 1) / tc;
-        void *conv = NULL;
-        if (kern->mm_conv[t.m.prec]) {
-            size_t nb = conv_bytes(&t.m);
-            conv = pool ? vd__pool_shared(pool, nb)
-                        : (own_conv = vd__aligned_alloc(NULL, nb));
-            if (conv) /* else the kernels convert per tile */
-                conv_fill(kern, pool, &t.m, conv);
-        }
         vd__pool_run(pool, mm_run_grid, &t);
     }
     vd__aligned_free(t.local);
