@@ -484,7 +484,8 @@ INLINE void gemv_exact_q_nt(const vd__mat *w, const float *x, int NT,
     const uint16_t *sc = w->scales;
     for (int64_t r = r0; r < r1; r++) {
         const unsigned char *wr = base + r * rs;
-        const unsigned char *pf = r + 4 < r1 ? wr + 4 * rs : wr;
+        int64_t pfr = 16384 / rs > 4 ? 16384 / rs : 4; /* ~16 KiB ahead */
+        const unsigned char *pf = r + pfr < r1 ? wr + pfr * rs : wr;
         __m256 acc[GEMV_MAX], acc2[GEMV_MAX];
 #pragma GCC unroll 4
         for (int t = 0; t < NT; t++)
@@ -825,7 +826,8 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
     const uint16_t *sc = w->scales;
     for (int64_t r = r0; r < r1; r++) {
         const unsigned char *wr = base + r * rs;
-        const unsigned char *pf = r + 4 < r1 ? wr + 4 * rs : wr;
+        int64_t pfr = 16384 / rs > 4 ? 16384 / rs : 4; /* ~16 KiB ahead */
+        const unsigned char *pf = r + pfr < r1 ? wr + pfr * rs : wr;
         __m256 acc[GEMV_MAX], acc2[GEMV_MAX];
         float corr[GEMV_MAX];
 #pragma GCC unroll 4

@@ -358,6 +358,15 @@ static void quant_act(int8_t *q, float *s, int32_t *sum, const float *x,
  * prefetchers stop at page ends, so each group of rows prefetches the
  * next group at the same offset: the stream never waits for DRAM. */
 #define PF_ROWS 4
+/* Rows one at a time prefetch this far ahead: about one DRAM latency of
+ * streaming at full bandwidth, whatever the row size. */
+#define PF_BYTES 16384
+
+INLINE int64_t pf_rows(int64_t rs)
+{
+    int64_t n = PF_BYTES / (rs > 0 ? rs : 1);
+    return n < PF_ROWS ? PF_ROWS : n;
+}
 
 INLINE void prefetch_rows(const unsigned char *p, int64_t stride, int n)
 {
@@ -463,12 +472,12 @@ INLINE void gemv_exact_q_nt(const vd__mat *w, const float *x, int NT,
     int64_t K = w->cols, rows = w->rows;
     int q8 = w->dt == VD_DT_Q8;
     int64_t nb = q8 ? VD_Q8_NB(K) : VD_Q4_NB(K);
-    int64_t rs = q8 ? nb * VD_QBLK : nb * (VD_QBLK / 2);
+    int64_t rs = q8 ? nb * VD_QBLK : nb * (VD_QBLK / 2), pfr = pf_rows(rs);
     const unsigned char *base = w->data;
     const uint16_t *sc = w->scales;
     for (int64_t r = r0; r < r1; r++) {
         const unsigned char *wr = base + r * rs;
-        const unsigned char *pf = r + PF_ROWS < r1 ? wr + PF_ROWS * rs : wr;
+        const unsigned char *pf = r + pfr < r1 ? wr + pfr * rs : wr;
         __m512 acc[GEMV_MAX], acc2[GEMV_MAX]; /* two FMA chains */
 #pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
@@ -1362,8 +1371,11 @@ static int mm_bf16(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
     for (int64_t rc = r0; rc < r1; rc += TILE_R) {
         int64_t rce = rc + TILE_R < r1 ? rc + TILE_R : r1;
         int np = (int)((rce - rc + NR - 1) / NR);
-        for (int64_t tc = t0; tc < t1; tc += TILE_T) {
-            int64_t tce = tc + TILE_T < t1 ? tc + TILE_T : t1;
+        /* with the activations converted for the whole call, one weight
+         * pack serves all the tile's tokens */
+        int64_t tstep = m->xb ? t1 - t0 : TILE_T;
+        for (int64_t tc = t0; tc < t1; tc += tstep) {
+            int64_t tce = tc + tstep < t1 ? tc + tstep : t1;
             int64_t ntok = tce - tc, ntokp = (ntok + MR - 1) / MR * MR;
             for (int64_t k0 = 0; k0 < K; k0 += KC2) {
                 int64_t kc = K - k0 < KC2 ? K - k0 : KC2;
@@ -1475,11 +1487,11 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
     int q8 = w->dt == VD_DT_Q8;
     int64_t nb = q8 ? VD_Q8_NB(w->cols) : VD_Q4_NB(w->cols);
     int64_t qb = q8 ? VD_QBLK : VD_QBLK / 2; /* bytes per block */
-    int64_t rs = nb * qb;
+    int64_t rs = nb * qb, pfr = pf_rows(rs);
     const uint16_t *sc = w->scales;
     const char *base = w->data;
     for (int64_t r = r0; r < r1; r++) {
-        const char *pf = base + (r + PF_ROWS < r1 ? r + PF_ROWS : r) * rs;
+        const char *pf = base + (r + pfr < r1 ? r + pfr : r) * rs;
         /* four accumulators per token: the FMA latency is not a chain */
         __m512 acc[GEMV_MAX][4], corr[GEMV_MAX];
 #pragma GCC unroll 8
@@ -1725,8 +1737,11 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
     for (int64_t rc = r0; rc < r1; rc += TILE_R) {
         int64_t rce = rc + TILE_R < r1 ? rc + TILE_R : r1;
         int np = (int)((rce - rc + NR - 1) / NR);
-        for (int64_t tc = t0; tc < t1; tc += TILE_T) {
-            int64_t tce = tc + TILE_T < t1 ? tc + TILE_T : t1;
+        /* with the activations converted for the whole call, one weight
+         * pack serves all the tile's tokens */
+        int64_t tstep = m->xq ? t1 - t0 : TILE_T;
+        for (int64_t tc = t0; tc < t1; tc += tstep) {
+            int64_t tce = tc + tstep < t1 ? tc + tstep : t1;
             int64_t ntok = tce - tc, ntokp = (ntok + MRI - 1) / MRI * MRI;
             for (int64_t k0 = 0; k0 < Kq; k0 += KCI) {
                 int64_t kc = Kq - k0 < KCI ? Kq - k0 : KCI;

@@ -455,6 +455,7 @@ typedef struct conv_task {
     float *xs;
     int32_t *xz;
     int32_t zp;
+    int64_t pad; /* zero rows after the n real ones */
 } conv_task;
 
 static void conv_run(void *arg, int ith, int nth)
@@ -462,7 +463,7 @@ static void conv_run(void *arg, int ith, int nth)
     conv_task *t = arg;
     vd__mm *m = t->m;
     int64_t K = m->w->cols, n = m->n, r0, r1;
-    vd__split(n + VD_MM_PAD, ith, nth, &r0, &r1);
+    vd__split(n + t->pad, ith, nth, &r0, &r1);
     for (int64_t i = r0; i < r1; i++) {
         const float *xi = m->x + i * K;
         if (t->xb) {
@@ -498,10 +499,17 @@ static void conv_run(void *arg, int ith, int nth)
     }
 }
 
-/* Fill M's converted activations in BUF (size from conv_bytes). */
-static size_t conv_bytes(const vd__mm *m)
+/* Zero rows the GEMM's register tiles may read past the last token; the
+ * GEMV reads only real rows. */
+static int64_t conv_pad(const vd__kern *k, const vd__mm *m)
 {
-    size_t rows = (size_t)(m->n + VD_MM_PAD);
+    return m->n <= k->gemv_max_n ? 0 : VD_MM_PAD;
+}
+
+/* Bytes of M's converted activations. */
+static size_t conv_bytes(const vd__kern *k, const vd__mm *m)
+{
+    size_t rows = (size_t)(m->n + conv_pad(k, m));
     int64_t K = m->w->cols;
     if (m->prec == VD_PREC_BF16)
         return rows * (size_t)((K + 31) & ~(int64_t)31) * 2;
@@ -516,7 +524,8 @@ static void conv_fill(const vd__kern *kern, vd__pool *pool, vd__mm *m,
     memset(&t, 0, sizeof t);
     t.k = kern;
     t.m = m;
-    int64_t K = m->w->cols, rows = m->n + VD_MM_PAD;
+    t.pad = conv_pad(kern, m);
+    int64_t K = m->w->cols, rows = m->n + t.pad;
     if (m->prec == VD_PREC_BF16) {
         m->xb_ld = (K + 31) & ~(int64_t)31;
         t.xb = buf;
@@ -557,7 +566,7 @@ void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
         t.local = vd__aligned_alloc(NULL, VD_POOL_SCRATCH);
     if (fast && kern->mm_conv[t.m.prec]) {
         /* activations converted once, not by every tile */
-        size_t nb = conv_bytes(&t.m);
+        size_t nb = conv_bytes(kern, &t.m);
         void *conv = pool ? vd__pool_shared(pool, nb)
                           : (own_conv = vd__aligned_alloc(NULL, nb));
         if (conv) /* else the kernels convert per tile */
@@ -578,10 +587,11 @@ void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
         t.nt = 1;
         vd__pool_run(pool, mm_run_grid, &t);
     } else {
-        /* GEMM: tiles of up to 256 rows x 256 tokens, at least two per
-         * worker when the shape allows, handed out in order; each tile
-         * packs its own weights, so tiles are independent. */
-        int64_t rc = 256, tc = 256;
+        /* GEMM: tiles of up to 256 rows x 256 (512 for long inputs)
+         * tokens, at least two per worker when the shape allows, handed out
+         * in order; each tile packs its own weights, so tiles are
+         * independent. */
+        int64_t rc = 256, tc = n >= 1024 ? 512 : 256;
         while (rc > 64 &&
                ((w->rows + rc - 1) / rc) * ((n + tc - 1) / tc) < 2 * nth)
             rc /= 2;

@@ -84,9 +84,10 @@ typedef struct vd__mm {
     float *y;          /* [n][w->rows] */
     vd_precision prec; /* effective: EXACT, BF16 (float weights) or INT8
                           (quantized weights) */
-    /* X converted once per call for the GEMM paths (kern.c fills what it
-     * can; NULL otherwise, and the kernels convert per tile). Rows past n
-     * up to n + VD_MM_PAD are zero, so register tiles may overrun. */
+    /* X converted once per call (kern.c fills what the table's mm_conv
+     * asks for when memory allows; NULL otherwise, and the kernels convert
+     * per tile). For the GEMM (n > gemv_max_n) rows past n up to
+     * n + VD_MM_PAD are zero, so register tiles may overrun. */
     const uint16_t *xb; /* BF16: [n + pad][xb_ld], zero past cols */
     int64_t xb_ld;
     const int8_t *xq;  /* INT8: [n + pad][xnb * 32], blocks as quant_act */
