@@ -1,8 +1,9 @@
 /* Kernels, OpenBLAS: matrix products through cblas_sgemm on weights
  * converted to fp32 a block of rows at a time. One level of parallelism
  * only (STYLE.md section 6): our pool splits the work and OpenBLAS runs
- * single-threaded inside each worker, so OpenBLAS's own threads never wake
- * and never spin against ours. */
+ * single-threaded inside each worker for the call (the caller's setting
+ * is restored after), so OpenBLAS's own threads never wake and never spin
+ * against ours. */
 #include "config.h"
 
 #include <cblas.h>
@@ -85,8 +86,10 @@ void vd__matmul_blas(vd__pool *pool, const vd__mat *w, const float *x,
         ok &= w->dt == VD_DT_F32 || bufs[i] != NULL;
     }
     if (ok) {
+        int was = openblas_get_num_threads();
         vd__blas_threads(1);
         vd__pool_run(pool, blas_run, &t);
+        vd__blas_threads(was);
     } else {
         vd__matmul(pool, w, x, n, bias, y, VD_PREC_EXACT);
     }
@@ -122,6 +125,8 @@ void vd__sgemm_nt(vd__pool *pool, int64_t m, int64_t n, int64_t k,
                   float *c, int64_t ldc)
 {
     sgemm_task t = { m, n, k, a, b, lda, ldb, c, ldc };
+    int was = openblas_get_num_threads();
     vd__blas_threads(1);
     vd__pool_run(pool, sgemm_run, &t);
+    vd__blas_threads(was);
 }

@@ -16,10 +16,6 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void init(void)
 {
-    /* our pool owns the parallelism: OpenBLAS runs single-threaded inside
-     * our workers unless a caller asks for more (vd__blas_threads), so its
-     * threads never spin against ours (STYLE.md section 6) */
-    vd__blas_threads(1);
     vd__kern_init_ref(&tables[VD_ISA_REF]);
     tables[VD_ISA_REF].isa = VD_ISA_REF;
     unsigned f = vd__cpu_features();
