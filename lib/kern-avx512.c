@@ -354,46 +354,199 @@ static void quant_act(int8_t *q, float *s, int32_t *sum, const float *x,
 
 #define GEMV_MAX 4
 
+/* Rows are often exactly one 4 KiB page (2048 bf16), and the hardware
+ * prefetchers stop at page ends, so each group of rows prefetches the
+ * next group at the same offset: the stream never waits for DRAM. */
+#define PF_ROWS 4
+/* Rows one at a time prefetch this far ahead: about one DRAM latency of
+ * streaming at full bandwidth, whatever the row size. */
+#define PF_BYTES 16384
+
+INLINE int64_t pf_rows(int64_t rs)
+{
+    int64_t n = PF_BYTES / (rs > 0 ? rs : 1);
+    return n < PF_ROWS ? PF_ROWS : n;
+}
+
+INLINE void prefetch_rows(const unsigned char *p, int64_t stride, int n)
+{
+    for (int j = 0; j < n; j++)
+        _mm_prefetch((const char *)(p + j * stride), _MM_HINT_T0);
+}
+
+INLINE __m512 load_w16u(const vd__mat *w, const void *p)
+{
+    switch (w->dt) {
+    case VD_DT_F32:
+        return _mm512_loadu_ps(p);
+    case VD_DT_BF16:
+        return widen_bf16(_mm256_loadu_si256(p));
+    default:
+        return _mm512_cvtph_ps(_mm256_loadu_si256(p));
+    }
+}
+
+/* f32 / bf16 / f16 rows, 4 at a time, NT <= 4 tokens. */
 INLINE void gemv_exact_nt(const vd__mat *w, const float *x, int NT,
                           const float *bias, float *y, int64_t r0, int64_t r1)
 {
-    int64_t K = w->cols, rows = w->rows;
+    int64_t K = w->cols, rows = w->rows, K32 = K & ~(int64_t)31;
+    int64_t es = w->dt == VD_DT_F32 ? 4 : 2, rs = K * es;
+    const unsigned char *base = w->data;
     int64_t r = r0;
     for (; r + 4 <= r1; r += 4) {
+        const unsigned char *wr = base + r * rs;
+        const unsigned char *pf = r + 8 <= r1 ? wr + 4 * rs : wr;
         __m512 acc[4][GEMV_MAX];
+#pragma GCC unroll 8
         for (int j = 0; j < 4; j++)
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 acc[j][t] = _mm512_setzero_ps();
-        for (int64_t k = 0; k < K; k += 16) {
-            int64_t nk = K - k;
-            __m512 xv[GEMV_MAX];
-            for (int t = 0; t < NT; t++)
-                xv[t] = _mm512_maskz_loadu_ps(mask16(nk), x + t * K + k);
+        for (int64_t k = 0; k < K32; k += 32) {
+            prefetch_rows(pf + k * es, rs, 4);
+            if (es == 4)
+                prefetch_rows(pf + k * es + 64, rs, 4);
+            __m512 x0[GEMV_MAX], x1[GEMV_MAX];
+#pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) {
+                x0[t] = _mm512_loadu_ps(x + t * K + k);
+                x1[t] = _mm512_loadu_ps(x + t * K + k + 16);
+            }
+#pragma GCC unroll 8
             for (int j = 0; j < 4; j++) {
-                __m512 wv = load_w16(w, r + j, k, nk);
+                __m512 w0 = load_w16u(w, wr + j * rs + k * es);
+                __m512 w1 = load_w16u(w, wr + j * rs + (k + 16) * es);
+#pragma GCC unroll 8
+                for (int t = 0; t < NT; t++) {
+                    acc[j][t] = _mm512_fmadd_ps(w0, x0[t], acc[j][t]);
+                    acc[j][t] = _mm512_fmadd_ps(w1, x1[t], acc[j][t]);
+                }
+            }
+        }
+        for (int64_t k = K32; k < K; k += 16) {
+            __m512 xv[GEMV_MAX];
+#pragma GCC unroll 8
+            for (int t = 0; t < NT; t++)
+                xv[t] = _mm512_maskz_loadu_ps(mask16(K - k), x + t * K + k);
+#pragma GCC unroll 8
+            for (int j = 0; j < 4; j++) {
+                __m512 wv = load_w16(w, r + j, k, K - k);
+#pragma GCC unroll 8
                 for (int t = 0; t < NT; t++)
                     acc[j][t] = _mm512_fmadd_ps(wv, xv[t], acc[j][t]);
             }
         }
+#pragma GCC unroll 8
         for (int j = 0; j < 4; j++)
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 y[t * rows + r + j] = _mm512_reduce_add_ps(acc[j][t]) +
                                       (bias ? bias[r + j] : 0.0f);
     }
     for (; r < r1; r++) {
         __m512 acc[GEMV_MAX];
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
             acc[t] = _mm512_setzero_ps();
         for (int64_t k = 0; k < K; k += 16) {
             __m512 wv = load_w16(w, r, k, K - k);
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 acc[t] = _mm512_fmadd_ps(
                     wv, _mm512_maskz_loadu_ps(mask16(K - k), x + t * K + k),
                     acc[t]);
         }
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
             y[t * rows + r] =
                 _mm512_reduce_add_ps(acc[t]) + (bias ? bias[r] : 0.0f);
+    }
+}
+
+/* Q8 / Q4 rows dequantized in registers, a pair of blocks (64 values) at
+ * a time: values times the block scale, then FMAs with fp32 tokens. */
+INLINE void gemv_exact_q_nt(const vd__mat *w, const float *x, int NT,
+                            const float *bias, float *y, int64_t r0, int64_t r1)
+{
+    int64_t K = w->cols, rows = w->rows;
+    int q8 = w->dt == VD_DT_Q8;
+    int64_t nb = q8 ? VD_Q8_NB(K) : VD_Q4_NB(K);
+    int64_t rs = q8 ? nb * VD_QBLK : nb * (VD_QBLK / 2), pfr = pf_rows(rs);
+    const unsigned char *base = w->data;
+    const uint16_t *sc = w->scales;
+    for (int64_t r = r0; r < r1; r++) {
+        const unsigned char *wr = base + r * rs;
+        const unsigned char *pf = r + pfr < r1 ? wr + pfr * rs : wr;
+        __m512 acc[GEMV_MAX], acc2[GEMV_MAX]; /* two FMA chains */
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++)
+            acc[t] = acc2[t] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb && b * VD_QBLK < K; b += 2) {
+            int64_t k = b * VD_QBLK;
+            __m512 v[4];
+            float s0 = _cvtsh_ss(sc[r * nb + b]);
+            float s1 = b + 1 < nb ? _cvtsh_ss(sc[r * nb + b + 1]) : 0.0f;
+            if (q8) {
+                _mm_prefetch((const char *)(pf + k), _MM_HINT_T0);
+                __m512i q =
+                    b + 1 < nb ? _mm512_loadu_si512(wr + k)
+                               : _mm512_maskz_loadu_epi8(0xFFFFFFFFull, wr + k);
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++)
+                    v[c] =
+                        _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                          _mm512_extracti32x4_epi32(q, c))),
+                                      _mm512_set1_ps(c < 2 ? s0 : s1));
+            } else {
+                _mm_prefetch((const char *)(pf + k / 2), _MM_HINT_T0);
+                __m256i q = _mm256_loadu_si256((const __m256i *)(wr + k / 2));
+                __m256i f = _mm256_set1_epi8(15);
+                __m256i lo = _mm256_and_si256(q, f);
+                __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), f);
+                __m128i part[4] = { _mm256_castsi256_si128(lo),
+                                    _mm256_extracti128_si256(lo, 1),
+                                    _mm256_castsi256_si128(hi),
+                                    _mm256_extracti128_si256(hi, 1) };
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) {
+                    float sc1 = c < 2 ? s0 : s1;
+                    v[c] = _mm512_fmadd_ps(
+                        _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(part[c])),
+                        _mm512_set1_ps(sc1), _mm512_set1_ps(-8.0f * sc1));
+                }
+            }
+            if (k + 64 <= K) {
+#pragma GCC unroll 8
+                for (int t = 0; t < NT; t++) {
+                    acc[t] = _mm512_fmadd_ps(
+                        v[0], _mm512_loadu_ps(x + t * K + k), acc[t]);
+                    acc2[t] = _mm512_fmadd_ps(
+                        v[1], _mm512_loadu_ps(x + t * K + k + 16), acc2[t]);
+                    acc[t] = _mm512_fmadd_ps(
+                        v[2], _mm512_loadu_ps(x + t * K + k + 32), acc[t]);
+                    acc2[t] = _mm512_fmadd_ps(
+                        v[3], _mm512_loadu_ps(x + t * K + k + 48), acc2[t]);
+                }
+            } else {
+#pragma GCC unroll 4
+                for (int c = 0; c < 4; c++) {
+                    int64_t n = K - k - 16 * c;
+                    __mmask16 m = mask16(n > 0 ? n : 0);
+#pragma GCC unroll 8
+                    for (int t = 0; t < NT; t++)
+                        acc[t] = _mm512_fmadd_ps(
+                            v[c],
+                            _mm512_maskz_loadu_ps(m, x + t * K + k + 16 * c),
+                            acc[t]);
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++)
+            y[t * rows + r] =
+                _mm512_reduce_add_ps(_mm512_add_ps(acc[t], acc2[t])) +
+                (bias ? bias[r] : 0.0f);
     }
 }
 
@@ -423,8 +576,29 @@ INLINE void gemv_exact_nt(const vd__mat *w, const float *x, int NT,
 GEMV_EXACT_DT(gemv_exact_f32, VD_DT_F32)
 GEMV_EXACT_DT(gemv_exact_bf16, VD_DT_BF16)
 GEMV_EXACT_DT(gemv_exact_f16, VD_DT_F16)
-GEMV_EXACT_DT(gemv_exact_q8, VD_DT_Q8)
-GEMV_EXACT_DT(gemv_exact_q4, VD_DT_Q4)
+#define GEMV_EXACT_Q_DT(name, DT)                                              \
+    static void name(const vd__mat *w, const float *x, int nt,                 \
+                     const float *bias, float *y, int64_t r0, int64_t r1)      \
+    {                                                                          \
+        vd__mat c = *w;                                                        \
+        c.dt = DT;                                                             \
+        switch (nt) {                                                          \
+        case 1:                                                                \
+            gemv_exact_q_nt(&c, x, 1, bias, y, r0, r1);                        \
+            break;                                                             \
+        case 2:                                                                \
+            gemv_exact_q_nt(&c, x, 2, bias, y, r0, r1);                        \
+            break;                                                             \
+        case 3:                                                                \
+            gemv_exact_q_nt(&c, x, 3, bias, y, r0, r1);                        \
+            break;                                                             \
+        default:                                                               \
+            gemv_exact_q_nt(&c, x, 4, bias, y, r0, r1);                        \
+            break;                                                             \
+        }                                                                      \
+    }
+GEMV_EXACT_Q_DT(gemv_exact_q8, VD_DT_Q8)
+GEMV_EXACT_Q_DT(gemv_exact_q4, VD_DT_Q4)
 
 static void gemv_exact(const vd__mat *w, const float *x, int nt,
                        const float *bias, float *y, int64_t r0, int64_t r1)
@@ -669,7 +843,7 @@ static int mm_bf16_emul(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
  * ------------------------------------------------------------------ */
 
 #define ABK   64 /* keys per block */
-#define AROWS 64
+#define AROWS 256
 #define AHD   512 /* largest head_dim handled here */
 
 /* S[rows][64] = Q[rows][hd] . Kt[hd][64], 6 rows at a time. */
@@ -697,6 +871,7 @@ static void attn_qk(const float *q, int64_t ldq, int rows, int hd,
         }
 #pragma GCC unroll 6
         for (int i = 0; i < 6; i++)
+#pragma GCC unroll 8
             for (int j = 0; j < 4; j++)
                 _mm512_store_ps(s + (r0 + i) * ABK + 16 * j, c[i][j]);
     }
@@ -708,20 +883,27 @@ INLINE void attn_pv_nv(const float *p, int rows, int nk, const float *v,
 {
     for (int r0 = 0; r0 < rows; r0 += R) {
         __m512 c[6][8];
+#pragma GCC unroll 8
         for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
             for (int j = 0; j < NV; j++)
                 c[i][j] = _mm512_load_ps(o + (r0 + i) * ldo + 16 * j);
         for (int k = 0; k < nk; k++) {
             __m512 vv[8];
+#pragma GCC unroll 8
             for (int j = 0; j < NV; j++)
                 vv[j] = _mm512_load_ps(v + k * ldv + 16 * j);
+#pragma GCC unroll 8
             for (int i = 0; i < R; i++) {
                 __m512 a = _mm512_set1_ps(p[(r0 + i) * ABK + k]);
+#pragma GCC unroll 8
                 for (int j = 0; j < NV; j++)
                     c[i][j] = _mm512_fmadd_ps(a, vv[j], c[i][j]);
             }
         }
+#pragma GCC unroll 8
         for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
             for (int j = 0; j < NV; j++)
                 _mm512_store_ps(o + (r0 + i) * ldo + 16 * j, c[i][j]);
     }
@@ -817,8 +999,16 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
     int64_t kend = k1;
     if (a->causal && a->q_pos0 + q1 < kend)
         kend = a->q_pos0 + q1;
+    size_t es = a->kv_dt == VD_DT_BF16 ? 2 : 4;
     for (int64_t kb = k0; kb < kend; kb += ABK) {
         int nk = (int)(kend - kb < ABK ? kend - kb : ABK);
+        /* the next block's keys and values are on their way meanwhile */
+        for (int64_t j = kb + ABK; j < kb + 2 * ABK && j < kend; j++)
+            for (size_t c = 0; c < (size_t)hd * es; c += 64) {
+                size_t off = ((size_t)(j * a->kv_stride + kvoff)) * es + c;
+                _mm_prefetch((const char *)a->k + off, _MM_HINT_T0);
+                _mm_prefetch((const char *)a->v + off, _MM_HINT_T0);
+            }
         /* K block transposed: kt[d][j] */
         for (int j0 = 0; j0 < ABK; j0 += 16) {
             for (int d0 = 0; d0 < hd; d0 += 16) {
@@ -907,6 +1097,7 @@ void vd__kern_init_avx512(vd__kern *k)
     k->mm_tile[VD_PREC_BF16] = mm_bf16_emul;
     k->gemv_max_n = GEMV_MAX;
     k->attn_block = attn_block;
+    k->attn_rows = AROWS;
     k->rmsnorm = rmsnorm;
     k->silu_mul = silu_mul;
     k->gelu_erf = gelu_erf;
@@ -963,40 +1154,74 @@ static void x_to_bf16(const float *x, int64_t K, int n, int64_t ldx,
     }
 }
 
+INLINE __m512bh load_w32_bhu(const vd__mat *w, const unsigned char *p)
+{
+    switch (w->dt) {
+    case VD_DT_BF16:
+        return (__m512bh)_mm512_loadu_si512(p);
+    case VD_DT_F32:
+        return _mm512_cvtne2ps_pbh(_mm512_loadu_ps(p + 64), _mm512_loadu_ps(p));
+    default:
+        return _mm512_cvtne2ps_pbh(
+            _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32))),
+            _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)));
+    }
+}
+
 INLINE void gemv_bh_nt(const vd__mat *w, const bf16_t *xb, int64_t ldx, int NT,
                        const float *bias, float *y, int64_t r0, int64_t r1)
 {
-    int64_t K = w->cols, rows = w->rows, r = r0;
+    int64_t K = w->cols, rows = w->rows, K32 = K & ~(int64_t)31, r = r0;
+    int64_t es = w->dt == VD_DT_F32 ? 4 : 2, rs = K * es;
+    const unsigned char *base = w->data;
     for (; r + 4 <= r1; r += 4) {
+        const unsigned char *wr = base + r * rs;
+        const unsigned char *pf = r + 8 <= r1 ? wr + 4 * rs : wr;
         __m512 acc[4][GEMV_MAX];
+#pragma GCC unroll 8
         for (int j = 0; j < 4; j++)
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 acc[j][t] = _mm512_setzero_ps();
         for (int64_t k = 0; k < K; k += 32) {
             __m512bh xv[GEMV_MAX];
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 xv[t] = (__m512bh)_mm512_load_si512(xb + t * ldx + k);
+            if (k < K32) {
+                prefetch_rows(pf + k * es, rs, 4);
+                if (es == 4)
+                    prefetch_rows(pf + k * es + 64, rs, 4);
+            }
+#pragma GCC unroll 8
             for (int j = 0; j < 4; j++) {
-                __m512bh wv = load_w32_bh(w, r + j, k, K - k);
+                __m512bh wv = k < K32 ? load_w32_bhu(w, wr + j * rs + k * es)
+                                      : load_w32_bh(w, r + j, k, K - k);
+#pragma GCC unroll 8
                 for (int t = 0; t < NT; t++)
                     acc[j][t] = _mm512_dpbf16_ps(acc[j][t], wv, xv[t]);
             }
         }
+#pragma GCC unroll 8
         for (int j = 0; j < 4; j++)
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 y[t * rows + r + j] = _mm512_reduce_add_ps(acc[j][t]) +
                                       (bias ? bias[r + j] : 0.0f);
     }
     for (; r < r1; r++) {
         __m512 acc[GEMV_MAX];
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
             acc[t] = _mm512_setzero_ps();
         for (int64_t k = 0; k < K; k += 32) {
             __m512bh wv = load_w32_bh(w, r, k, K - k);
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++)
                 acc[t] = _mm512_dpbf16_ps(
                     acc[t], wv, (__m512bh)_mm512_load_si512(xb + t * ldx + k));
         }
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
             y[t * rows + r] =
                 _mm512_reduce_add_ps(acc[t]) + (bias ? bias[r] : 0.0f);
@@ -1110,19 +1335,26 @@ static int mm_bf16(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
     int64_t K = w->cols, rows = w->rows;
     if (t1 - t0 <= GEMV_MAX) {
         int64_t ld = (K + 31) & ~(int64_t)31;
-        if ((size_t)(GEMV_MAX * ld) * 2 > scr)
+        if (!m->xb && (size_t)(GEMV_MAX * ld) * 2 > scr)
             return 0;
         bf16_t *xb = s;
         for (int64_t t = t0; t < t1; t += GEMV_MAX) {
             int nt = (int)(t1 - t < GEMV_MAX ? t1 - t : GEMV_MAX);
-            x_to_bf16(m->x + t * K, K, nt, K, xb, ld);
+            const bf16_t *xt = xb;
+            int64_t ldt = ld;
+            if (m->xb) { /* converted once for the whole call */
+                xt = m->xb + t * m->xb_ld;
+                ldt = m->xb_ld;
+            } else {
+                x_to_bf16(m->x + t * K, K, nt, K, xb, ld);
+            }
             float *yt = m->y + t * rows;
             if (w->dt == VD_DT_BF16)
-                gemv_bh_bf16(w, xb, ld, nt, m->bias, yt, r0, r1);
+                gemv_bh_bf16(w, xt, ldt, nt, m->bias, yt, r0, r1);
             else if (w->dt == VD_DT_F32)
-                gemv_bh_f32(w, xb, ld, nt, m->bias, yt, r0, r1);
+                gemv_bh_f32(w, xt, ldt, nt, m->bias, yt, r0, r1);
             else
-                gemv_bh_f16(w, xb, ld, nt, m->bias, yt, r0, r1);
+                gemv_bh_f16(w, xt, ldt, nt, m->bias, yt, r0, r1);
         }
         return 1;
     }
@@ -1139,8 +1371,11 @@ static int mm_bf16(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
     for (int64_t rc = r0; rc < r1; rc += TILE_R) {
         int64_t rce = rc + TILE_R < r1 ? rc + TILE_R : r1;
         int np = (int)((rce - rc + NR - 1) / NR);
-        for (int64_t tc = t0; tc < t1; tc += TILE_T) {
-            int64_t tce = tc + TILE_T < t1 ? tc + TILE_T : t1;
+        /* with the activations converted for the whole call, one weight
+         * pack serves all the tile's tokens */
+        int64_t tstep = m->xb ? t1 - t0 : TILE_T;
+        for (int64_t tc = t0; tc < t1; tc += tstep) {
+            int64_t tce = tc + tstep < t1 ? tc + tstep : t1;
             int64_t ntok = tce - tc, ntokp = (ntok + MR - 1) / MR * MR;
             for (int64_t k0 = 0; k0 < K; k0 += KC2) {
                 int64_t kc = K - k0 < KC2 ? K - k0 : KC2;
@@ -1150,15 +1385,23 @@ static int mm_bf16(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
                     int nrv = (int)(rce - pr < NR ? rce - pr : NR);
                     pack(w, pr, nrv, k0, kc, wp + (size_t)p * NR * (KC2 / 2));
                 }
-                x_to_bf16(m->x + tc * K + k0, kc, (int)ntok, K, xb, KC2);
-                memset(xb + ntok * KC2, 0, (size_t)(ntokp - ntok) * KC2 * 2);
+                const bf16_t *xt = xb; /* this tile's tokens, in bf16 */
+                int64_t ldt = KC2;
+                if (m->xb) {
+                    xt = m->xb + tc * m->xb_ld + k0;
+                    ldt = m->xb_ld;
+                } else {
+                    x_to_bf16(m->x + tc * K + k0, kc, (int)ntok, K, xb, KC2);
+                    memset(xb + ntok * KC2, 0,
+                           (size_t)(ntokp - ntok) * KC2 * 2);
+                }
                 for (int64_t i0 = 0; i0 < ntok; i0 += MR) {
                     int mr = (int)(ntok - i0 < MR ? ntok - i0 : MR);
                     for (int p = 0; p < np; p++) {
                         int64_t pr = rc + (int64_t)p * NR;
                         int64_t nrv = rce - pr;
-                        ukr_bh(npair, (const uint32_t *)(xb + i0 * KC2),
-                               KC2 / 2, wp + (size_t)p * NR * (KC2 / 2),
+                        ukr_bh(npair, (const uint32_t *)(xt + i0 * ldt),
+                               ldt / 2, wp + (size_t)p * NR * (KC2 / 2),
                                m->y + (tc + i0) * rows + pr, rows, mr,
                                mask16(nrv), mask16(nrv - 16 > 0 ? nrv - 16 : 0),
                                m->bias ? m->bias + pr : NULL, k0 > 0);
@@ -1196,37 +1439,43 @@ INLINE __m512i load_q64(const vd__mat *w, int64_t r, int64_t b, int64_t nb)
         v = _mm512_xor_si512(v, _mm512_set1_epi8((char)0x80));
         return b + 1 < nb ? v : _mm512_maskz_mov_epi8(0xFFFFFFFFull, v);
     }
-    __m256i v = _mm256_loadu_si256(
-        (const __m256i *)(base + r * nb * (VD_QBLK / 2) + (b / 2) * VD_QBLK));
-    __m256i f = _mm256_set1_epi8(15);
-    __m256i lo = _mm256_and_si256(v, f);
-    __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), f);
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    /* both halves hold the 32 bytes; the upper one is shifted by 4 */
+    __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+        (const __m256i *)(base + r * nb * (VD_QBLK / 2) + (b / 2) * VD_QBLK)));
+    v = _mm512_srlv_epi16(
+        v, _mm512_set_epi64(0x0004000400040004ll, 0x0004000400040004ll,
+                            0x0004000400040004ll, 0x0004000400040004ll, 0, 0, 0,
+                            0));
+    return _mm512_and_si512(v, _mm512_set1_epi8(15));
 }
 
-/* Activations of NT tokens quantized for the GEMV: q [nt][nbp*32], and
- * per block the scale and scale x sum, zero past nb. */
+/* Quantized activations as the GEMV reads them: token t's blocks at
+ * q + t * ldq, their scales at s + t * lds and -zp * (sum of the block's
+ * q) at z + t * lds; either the once-per-call conversion (vd__mm xq) or
+ * quant_x's into scratch. Blocks past nb read as zero. */
 typedef struct qx {
-    int8_t *q;
-    float *s, *cs;
-    int64_t nbp;
+    const int8_t *q;
+    const float *s;
+    const int32_t *z;
+    int64_t ldq, lds, nb;
 } qx;
 
-static void quant_x(const float *x, int64_t K, int nt, int64_t nb, qx *o)
+static void quant_x(const float *x, int64_t K, int nt, int64_t nb, int32_t zp,
+                    int8_t *q, float *s, int32_t *z)
 {
     for (int t = 0; t < nt; t++) {
-        for (int64_t b = 0; b < o->nbp; b++) {
-            int8_t *q = o->q + t * o->nbp * VD_QBLK + b * VD_QBLK;
+        for (int64_t b = 0; b < nb; b++) {
+            int8_t *qb = q + (t * nb + b) * VD_QBLK;
             int64_t c = b * VD_QBLK;
             int32_t sum = 0;
             float sx = 0;
-            if (b < nb && c < K)
+            if (c < K)
                 sx = quant_block32(x + t * K + c,
-                                   K - c < VD_QBLK ? K - c : VD_QBLK, q, &sum);
+                                   K - c < VD_QBLK ? K - c : VD_QBLK, qb, &sum);
             else
-                memset(q, 0, VD_QBLK);
-            o->s[t * o->nbp + b] = sx;
-            o->cs[t * o->nbp + b] = sx * (float)sum;
+                memset(qb, 0, VD_QBLK);
+            s[t * nb + b] = sx;
+            z[t * nb + b] = -zp * sum;
         }
     }
 }
@@ -1237,41 +1486,77 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
     int64_t rows = w->rows;
     int q8 = w->dt == VD_DT_Q8;
     int64_t nb = q8 ? VD_Q8_NB(w->cols) : VD_Q4_NB(w->cols);
-    float zp = q8 ? 128.0f : 8.0f;
+    int64_t qb = q8 ? VD_QBLK : VD_QBLK / 2; /* bytes per block */
+    int64_t rs = nb * qb, pfr = pf_rows(rs);
     const uint16_t *sc = w->scales;
+    const char *base = w->data;
     for (int64_t r = r0; r < r1; r++) {
-        __m512 acc[GEMV_MAX], corr[GEMV_MAX];
-        for (int t = 0; t < NT; t++)
-            acc[t] = corr[t] = _mm512_setzero_ps();
+        const char *pf = base + (r + pfr < r1 ? r + pfr : r) * rs;
+        /* four accumulators per token: the FMA latency is not a chain */
+        __m512 acc[GEMV_MAX][4], corr[GEMV_MAX];
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) {
+            corr[t] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++)
+                acc[t][j] = _mm512_setzero_ps();
+        }
         for (int64_t b16 = 0; b16 < nb; b16 += 16) {
             int64_t nbk = nb - b16 < 16 ? nb - b16 : 16;
             __m512 S = _mm512_cvtph_ps(
                 _mm256_maskz_loadu_epi16(mask16(nbk), sc + r * nb + b16));
             __m512 St[GEMV_MAX];
+#pragma GCC unroll 8
             for (int t = 0; t < NT; t++) {
                 St[t] =
-                    _mm512_mul_ps(S, _mm512_load_ps(x->s + t * x->nbp + b16));
-                corr[t] = _mm512_fmadd_ps(
-                    S, _mm512_load_ps(x->cs + t * x->nbp + b16), corr[t]);
+                    _mm512_mul_ps(S, _mm512_maskz_loadu_ps(
+                                         mask16(nbk), x->s + t * x->lds + b16));
+                __m512 z = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(
+                    mask16(nbk), x->z + t * x->lds + b16));
+                corr[t] = _mm512_fmadd_ps(St[t], z, corr[t]);
             }
-            for (int j = 0; 2 * j < nbk; j++) {
-                __m512i wv = load_q64(w, r, b16 + 2 * j, nb);
-                __m512i idx = _mm512_load_si512(pair_idx[j]);
-                for (int t = 0; t < NT; t++) {
-                    __m512i xv = _mm512_load_si512(
-                        x->q + (t * x->nbp + b16 + 2 * j) * VD_QBLK);
-                    __m512i d =
-                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
-                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d),
-                                             _mm512_permutexvar_ps(idx, St[t]),
-                                             acc[t]);
+            for (int64_t c = 0; c < 16 * qb; c += 64)
+                _mm_prefetch(pf + b16 * qb + c, _MM_HINT_T0);
+            if (nbk == 16) {
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; j++) {
+                    __m512i wv = load_q64(w, r, b16 + 2 * j, nb);
+                    __m512i idx = _mm512_load_si512(pair_idx[j]);
+#pragma GCC unroll 8
+                    for (int t = 0; t < NT; t++) {
+                        __m512i d = _mm512_dpbusd_epi32(
+                            _mm512_setzero_si512(), wv,
+                            _mm512_loadu_si512(x->q + t * x->ldq +
+                                               (b16 + 2 * j) * VD_QBLK));
+                        acc[t][j & 3] = _mm512_fmadd_ps(
+                            _mm512_cvtepi32_ps(d),
+                            _mm512_permutexvar_ps(idx, St[t]), acc[t][j & 3]);
+                    }
+                }
+            } else {
+                for (int j = 0; 2 * j < nbk; j++) {
+                    __m512i wv = load_q64(w, r, b16 + 2 * j, nb);
+                    __m512i idx = _mm512_load_si512(pair_idx[j]);
+#pragma GCC unroll 8
+                    for (int t = 0; t < NT; t++) {
+                        __m512i d = _mm512_dpbusd_epi32(
+                            _mm512_setzero_si512(), wv,
+                            _mm512_loadu_si512(x->q + t * x->ldq +
+                                               (b16 + 2 * j) * VD_QBLK));
+                        acc[t][0] = _mm512_fmadd_ps(
+                            _mm512_cvtepi32_ps(d),
+                            _mm512_permutexvar_ps(idx, St[t]), acc[t][0]);
+                    }
                 }
             }
         }
+#pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
-            y[t * rows + r] = _mm512_reduce_add_ps(acc[t]) -
-                              zp * _mm512_reduce_add_ps(corr[t]) +
-                              (bias ? bias[r] : 0.0f);
+            y[t * rows + r] =
+                _mm512_reduce_add_ps(
+                    _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]),
+                                  _mm512_add_ps(acc[t][2], acc[t][3]))) -
+                -_mm512_reduce_add_ps(corr[t]) + (bias ? bias[r] : 0.0f);
     }
 }
 
@@ -1410,17 +1695,24 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
     int64_t K = w->cols, rows = w->rows;
     int64_t nb = q8 ? VD_Q8_NB(K) : VD_Q4_NB(K), Kq = nb * VD_QBLK;
     if (t1 - t0 <= GEMV_MAX) {
-        qx x;
-        x.nbp = (nb + 15) & ~(int64_t)15;
-        size_t need = (size_t)(GEMV_MAX * x.nbp) * (VD_QBLK + 8);
-        if (need > scr)
+        size_t need = (size_t)(GEMV_MAX * nb) * (VD_QBLK + 8);
+        if (!m->xq && need > scr)
             return 0;
-        x.q = s;
-        x.s = (float *)((char *)s + (size_t)(GEMV_MAX * x.nbp) * VD_QBLK);
-        x.cs = x.s + GEMV_MAX * x.nbp;
+        int8_t *q = s;
+        float *xs = (float *)(q + GEMV_MAX * nb * VD_QBLK);
+        int32_t *xz = (int32_t *)(xs + GEMV_MAX * nb);
         for (int64_t t = t0; t < t1; t += GEMV_MAX) {
             int nt = (int)(t1 - t < GEMV_MAX ? t1 - t : GEMV_MAX);
-            quant_x(m->x + t * K, K, nt, nb, &x);
+            qx x = { q, xs, xz, nb * VD_QBLK, nb, nb };
+            if (m->xq) { /* converted once for the whole call */
+                x.q = m->xq + t * m->xnb * VD_QBLK;
+                x.s = m->xs + t * m->xnb;
+                x.z = m->xz + t * m->xnb;
+                x.ldq = m->xnb * VD_QBLK;
+                x.lds = m->xnb;
+            } else {
+                quant_x(m->x + t * K, K, nt, nb, q8 ? 128 : 8, q, xs, xz);
+            }
             float *yt = m->y + t * rows;
             if (q8)
                 gemv_q8(w, &x, nt, m->bias, yt, r0, r1);
@@ -1445,8 +1737,11 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
     for (int64_t rc = r0; rc < r1; rc += TILE_R) {
         int64_t rce = rc + TILE_R < r1 ? rc + TILE_R : r1;
         int np = (int)((rce - rc + NR - 1) / NR);
-        for (int64_t tc = t0; tc < t1; tc += TILE_T) {
-            int64_t tce = tc + TILE_T < t1 ? tc + TILE_T : t1;
+        /* with the activations converted for the whole call, one weight
+         * pack serves all the tile's tokens */
+        int64_t tstep = m->xq ? t1 - t0 : TILE_T;
+        for (int64_t tc = t0; tc < t1; tc += tstep) {
+            int64_t tce = tc + tstep < t1 ? tc + tstep : t1;
             int64_t ntok = tce - tc, ntokp = (ntok + MRI - 1) / MRI * MRI;
             for (int64_t k0 = 0; k0 < Kq; k0 += KCI) {
                 int64_t kc = Kq - k0 < KCI ? Kq - k0 : KCI;
@@ -1457,7 +1752,18 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
                     pack(w, pr, nrv, k0, kc, wp + (size_t)p * NR * (KCI / 4),
                          sp + (size_t)p * NR * lds);
                 }
-                for (int64_t i = 0; i < ntokp; i++) {
+                const int8_t *xqt = xq;
+                const float *xst = xs;
+                const int32_t *xzt = xz;
+                int64_t ldq = KCI, ldsx = lds;
+                if (m->xq) {
+                    xqt = m->xq + tc * m->xnb * VD_QBLK + k0;
+                    xst = m->xs + tc * m->xnb + k0 / VD_QBLK;
+                    xzt = m->xz + tc * m->xnb + k0 / VD_QBLK;
+                    ldq = m->xnb * VD_QBLK;
+                    ldsx = m->xnb;
+                }
+                for (int64_t i = 0; !m->xq && i < ntokp; i++) {
                     for (int64_t blk = 0; blk < nblk; blk++) {
                         int64_t c = k0 + blk * VD_QBLK;
                         int8_t *q = xq + i * KCI + blk * VD_QBLK;
@@ -1478,8 +1784,8 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
                     for (int p = 0; p < np; p++) {
                         int64_t pr = rc + (int64_t)p * NR;
                         int64_t nrv = rce - pr;
-                        ukr_i8(nblk, (const uint32_t *)(xq + i0 * KCI), KCI / 4,
-                               xs + i0 * lds, xz + i0 * lds, lds,
+                        ukr_i8(nblk, (const uint32_t *)(xqt + i0 * ldq),
+                               ldq / 4, xst + i0 * ldsx, xzt + i0 * ldsx, ldsx,
                                wp + (size_t)p * NR * (KCI / 4),
                                sp + (size_t)p * NR * lds,
                                m->y + (tc + i0) * rows + pr, rows, mr,
@@ -1497,4 +1803,6 @@ void vd__kern_init_avx512bf16(vd__kern *k)
 {
     k->mm_tile[VD_PREC_BF16] = mm_bf16;
     k->mm_tile[VD_PREC_INT8] = mm_int8;
+    k->mm_conv[VD_PREC_BF16] = 1;
+    k->mm_conv[VD_PREC_INT8] = 1;
 }

@@ -280,11 +280,14 @@ void vd__kern_init_ref(vd__kern *k)
 {
     k->dot_f32 = dot_f32;
     k->matmul_rows = matmul_rows;
-    for (int p = 0; p < 3; p++)
+    for (int p = 0; p < 3; p++) {
         k->mm_tile[p] = NULL;
+        k->mm_conv[p] = 0;
+    }
     k->gemv_max_n = 0;
     k->attn_heads = attn_heads;
     k->attn_block = attn_block;
+    k->attn_rows = 64;
     k->rmsnorm = rmsnorm;
     k->silu_mul = silu_mul;
     k->gelu_erf = gelu_erf;

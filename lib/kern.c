@@ -441,6 +441,104 @@ static void mm_run_grid(void *arg, int ith, int nth)
     }
 }
 
+/* ---- activations converted once per call (vd__mm xb / xq) ---- */
+
+typedef struct conv_task {
+    const vd__kern *k;
+    vd__mm *m;
+    uint16_t *xb;
+    int8_t *xq;
+    float *xs;
+    int32_t *xz;
+    int32_t zp;
+    int64_t pad; /* zero rows after the n real ones */
+} conv_task;
+
+static void conv_run(void *arg, int ith, int nth)
+{
+    conv_task *t = arg;
+    vd__mm *m = t->m;
+    int64_t K = m->w->cols, n = m->n, r0, r1;
+    vd__split(n + t->pad, ith, nth, &r0, &r1);
+    for (int64_t i = r0; i < r1; i++) {
+        const float *xi = m->x + i * K;
+        if (t->xb) {
+            uint16_t *d = t->xb + i * m->xb_ld;
+            int64_t done = 0;
+            if (i < n) {
+                t->k->f32_to_bf16(d, xi, K);
+                done = K;
+            }
+            memset(d + done, 0, (size_t)(m->xb_ld - done) * 2);
+            continue;
+        }
+        int64_t nb = m->xnb, K32 = i < n ? K & ~(int64_t)31 : 0;
+        int8_t *q = t->xq + i * nb * VD_QBLK;
+        float *s = t->xs + i * nb;
+        int32_t *z = t->xz + i * nb;
+        int64_t b = K32 / VD_QBLK;
+        if (K32)
+            t->k->quant_act(q, s, z, xi, K32);
+        if (i < n && K32 < K) { /* the last, partial block */
+            float tail[VD_QBLK] = { 0 };
+            memcpy(tail, xi + K32, (size_t)(K - K32) * 4);
+            t->k->quant_act(q + b * VD_QBLK, s + b, z + b, tail, VD_QBLK);
+            b++;
+        }
+        memset(q + b * VD_QBLK, 0, (size_t)(nb - b) * VD_QBLK);
+        for (int64_t j = b; j < nb; j++) {
+            s[j] = 0;
+            z[j] = 0;
+        }
+        for (int64_t j = 0; j < b; j++)
+            z[j] *= -t->zp;
+    }
+}
+
+/* Zero rows the GEMM's register tiles may read past the last token; the
+ * GEMV reads only real rows. */
+static int64_t conv_pad(const vd__kern *k, const vd__mm *m)
+{
+    return m->n <= k->gemv_max_n ? 0 : VD_MM_PAD;
+}
+
+/* Bytes of M's converted activations. */
+static size_t conv_bytes(const vd__kern *k, const vd__mm *m)
+{
+    size_t rows = (size_t)(m->n + conv_pad(k, m));
+    int64_t K = m->w->cols;
+    if (m->prec == VD_PREC_BF16)
+        return rows * (size_t)((K + 31) & ~(int64_t)31) * 2;
+    int64_t nb = m->w->dt == VD_DT_Q8 ? VD_Q8_NB(K) : VD_Q4_NB(K);
+    return rows * (size_t)nb * (VD_QBLK + 8);
+}
+
+static void conv_fill(const vd__kern *kern, vd__pool *pool, vd__mm *m,
+                      void *buf)
+{
+    conv_task t;
+    memset(&t, 0, sizeof t);
+    t.k = kern;
+    t.m = m;
+    t.pad = conv_pad(kern, m);
+    int64_t K = m->w->cols, rows = m->n + t.pad;
+    if (m->prec == VD_PREC_BF16) {
+        m->xb_ld = (K + 31) & ~(int64_t)31;
+        t.xb = buf;
+    } else {
+        m->xnb = m->w->dt == VD_DT_Q8 ? VD_Q8_NB(K) : VD_Q4_NB(K);
+        t.xq = buf;
+        t.xs = (float *)(t.xq + rows * m->xnb * VD_QBLK);
+        t.xz = (int32_t *)(t.xs + rows * m->xnb);
+        t.zp = m->w->dt == VD_DT_Q8 ? 128 : 8;
+    }
+    vd__pool_run(m->n * K < (1 << 14) ? NULL : pool, conv_run, &t);
+    m->xb = t.xb;
+    m->xq = t.xq;
+    m->xs = t.xs;
+    m->xz = t.xz;
+}
+
 void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
                   const float *x, int64_t n, const float *bias, float *y,
                   vd_precision prec)
@@ -459,16 +557,37 @@ void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
     t.m.prec = effective(w, prec);
     atomic_init(&t.next, 0);
     int fast = kern->mm_tile[t.m.prec] != NULL;
+    void *own_conv = NULL;
     if (fast && !pool)
         t.local = vd__aligned_alloc(NULL, VD_POOL_SCRATCH);
-    if (!fast || n <= kern->gemv_max_n) {
+    if (fast && kern->mm_conv[t.m.prec]) {
+        /* activations converted once, not by every tile */
+        size_t nb = conv_bytes(kern, &t.m);
+        void *conv = pool ? vd__pool_shared(pool, nb)
+                          : (own_conv = vd__aligned_alloc(NULL, nb));
+        if (conv) /* else the kernels convert per tile */
+            conv_fill(kern, pool, &t.m, conv);
+    }
+    int nth = vd__pool_size(pool);
+    if (!fast) {
         vd__pool_run(pool, mm_run_rows, &t);
+    } else if (n <= kern->gemv_max_n) {
+        /* GEMV: chunks of rows handed out in order, about eight per
+         * worker, so a worker that loses its core (a busy machine) does
+         * not hold the others up */
+        int64_t rc = (w->rows + 8 * nth - 1) / (8 * nth);
+        rc = (rc + 15) & ~(int64_t)15;
+        t.rchunk = rc < 64 ? 64 : rc;
+        t.tchunk = n;
+        t.nr = (w->rows + t.rchunk - 1) / t.rchunk;
+        t.nt = 1;
+        vd__pool_run(pool, mm_run_grid, &t);
     } else {
-        /* GEMM: tiles of up to 256 rows x 256 tokens, at least two per
-         * worker when the shape allows, handed out in order; each tile
-         * packs its own weights, so tiles are independent. */
-        int nth = vd__pool_size(pool);
-        int64_t rc = 256, tc = 256;
+        /* GEMM: tiles of up to 256 rows x 256 (512 for long inputs)
+         * tokens, at least two per worker when the shape allows, handed out
+         * in order; each tile packs its own weights, so tiles are
+         * independent. */
+        int64_t rc = 256, tc = n >= 1024 ? 512 : 256;
         while (rc > 64 &&
                ((w->rows + rc - 1) / rc) * ((n + tc - 1) / tc) < 2 * nth)
             rc /= 2;
@@ -479,6 +598,7 @@ void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
         vd__pool_run(pool, mm_run_grid, &t);
     }
     vd__aligned_free(t.local);
+    vd__aligned_free(own_conv);
 }
 
 void vd__matmul(vd__pool *pool, const vd__mat *w, const float *x, int64_t n,
@@ -489,12 +609,14 @@ void vd__matmul(vd__pool *pool, const vd__mat *w, const float *x, int64_t n,
 
 /* ---- attention ---- */
 
-/* Query rows per task: enough to reuse each packed key block, few enough
- * that the rows' scores and outputs stay in L1/L2. */
-static int64_t attn_qblock(const vd__attn_args *a)
+/* Query rows per task: as many as the kernel takes (each packed key block
+ * is reused by every row), but at least two tasks per worker. */
+static int64_t attn_qblock(const vd__kern *k, const vd__attn_args *a, int nth)
 {
     int group = a->n_head / a->n_kv_head;
-    int64_t qb = 64 / group;
+    int64_t qb = k->attn_rows / group;
+    while (qb > 16 && ((a->nq + qb - 1) / qb) * a->n_kv_head < 2 * nth)
+        qb /= 2;
     return qb < 1 ? 1 : qb;
 }
 
@@ -572,7 +694,7 @@ void vd__attention_k(const vd__kern *kern, vd__pool *pool,
     t.k = kern;
     t.pool = pool;
     t.a = a;
-    t.qb = attn_qblock(a);
+    t.qb = attn_qblock(kern, a, vd__pool_size(pool));
     if (a->nseg > 0) {
         for (int s = 0; s < a->nseg; s++)
             t.nblocks += (long)((a->seg[s + 1] - a->seg[s] + t.qb - 1) / t.qb);

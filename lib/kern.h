@@ -84,17 +84,21 @@ typedef struct vd__mm {
     float *y;          /* [n][w->rows] */
     vd_precision prec; /* effective: EXACT, BF16 (float weights) or INT8
                           (quantized weights) */
+    /* X converted once per call (kern.c fills what the table's mm_conv
+     * asks for when memory allows; NULL otherwise, and the kernels convert
+     * per tile). For the GEMM (n > gemv_max_n) rows past n up to
+     * n + VD_MM_PAD are zero, so register tiles may overrun. */
+    const uint16_t *xb; /* BF16: [n + pad][xb_ld], zero past cols */
+    int64_t xb_ld;
+    const int8_t *xq;  /* INT8: [n + pad][xnb * 32], blocks as quant_act */
+    const float *xs;   /* [n + pad][xnb] block scales */
+    const int32_t *xz; /* [n + pad][xnb]: -zp * sum of the block's q, zp =
+                          128 for Q8 and 8 for Q4 (the VNNI kernels' zero
+                          points) */
+    int64_t xnb;
 } vd__mm;
 
-/* Activations quantized for VD_PREC_INT8: per token, nb blocks of 32
- * values q = rint(x * 127 / amax) with scale amax / 127, and the sum of
- * each block's q (for the weights' zero point). */
-typedef struct vd__qact {
-    int8_t *q;    /* [n][nb * 32] */
-    float *s;     /* [n][nb] */
-    int32_t *sum; /* [n][nb] */
-    int64_t nb;
-} vd__qact;
+#define VD_MM_PAD 16
 
 typedef struct vd__kern {
     vd__isa isa;
@@ -113,6 +117,9 @@ typedef struct vd__kern {
      * the caller then uses matmul_rows. NULL: no fast path. */
     int (*mm_tile[3])(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
                       int64_t t1, void *s, size_t scr);
+    /* Whether mm_tile[p]'s GEMM reads the activations kern.c converts once
+     * per call (vd__mm xb / xq). */
+    int mm_conv[3];
     /* Tokens per call below which mm_tile streams the weights once per
      * call (GEMV) rather than packing tiles (GEMM). */
     int gemv_max_n;
@@ -120,9 +127,11 @@ typedef struct vd__kern {
     /* Heads [h0, h1) of one attention call, all queries. */
     void (*attn_heads)(const vd__attn_args *a, int h0, int h1);
     /* Queries [q0, q1) of heads [h0, h1) (one KV head), keys [k0, k1)
-     * before the causal limit; scratch as for mm_tile. 0: cannot. */
+     * before the causal limit; scratch as for mm_tile. 0: cannot. At most
+     * attn_rows query rows (queries x heads) per call. */
     int (*attn_block)(const vd__attn_args *a, int h0, int h1, int64_t q0,
                       int64_t q1, int64_t k0, int64_t k1, void *s, size_t scr);
+    int attn_rows;
 
     /* Element-wise ops on one row of N floats (Y may equal X). */
     void (*rmsnorm)(float *y, const float *x, const float *w, int64_t n,
@@ -230,8 +239,10 @@ void vd__mat_row_part_f32(const vd__mat *w, int64_t r, int64_t c0, int64_t n,
  * shapes where it wins. */
 void vd__matmul_blas(vd__pool *pool, const vd__mat *w, const float *x,
                      int64_t n, const float *bias, float *y);
-/* Plain sgemm C[m][n] = A[m][k] . B^T (B is [n][k]), all fp32, threaded
- * by OpenBLAS with exactly POOL's size; our workers stay idle meanwhile. */
+/* Plain sgemm C[m][n] = A[m][k] . B^T (B is [n][k]), all fp32: the
+ * columns of C split over POOL's workers, OpenBLAS single-threaded in
+ * each. Use this rather than calling cblas_sgemm with OpenBLAS threads:
+ * those spin after each call and would fight our workers for the cores. */
 void vd__sgemm_nt(vd__pool *pool, int64_t m, int64_t n, int64_t k,
                   const float *a, int64_t lda, const float *b, int64_t ldb,
                   float *c, int64_t ldc);

@@ -196,6 +196,11 @@ void vd__pool_run(vd__pool *p, vd__task_fn fn, void *arg);
  * so they never allocate. NULL for a NULL pool. */
 #define VD_POOL_SCRATCH ((size_t)2 << 20)
 void *vd__pool_scratch(vd__pool *p, int ith);
+/* A buffer of at least N bytes shared by all workers, kept and grown by the
+ * pool (64-byte aligned); for data a caller prepares before vd__pool_run.
+ * Only the thread that runs the pool may call it. NULL when P is NULL or
+ * memory is short. */
+void *vd__pool_shared(vd__pool *p, size_t n);
 /* The ctx's pool, made on first use with opts.threads workers. NULL only
  * when out of memory (then the error is set). */
 vd__pool *vd__ctx_pool(vd_ctx *ctx);

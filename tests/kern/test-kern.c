@@ -15,6 +15,7 @@
 
 #include "../tap.h"
 #include "kern.h"
+#include "safetensors.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 
@@ -41,12 +42,12 @@ static void fill(float *x, int64_t n, float scale)
 }
 
 typedef struct cmp {
-    double maxabs, nmse, refmax;
+    double maxabs, nmse, refmax, rms;
 } cmp;
 
 static cmp compare(const float *y, const float *r, int64_t n)
 {
-    cmp c = { 0, 0, 0 };
+    cmp c = { 0, 0, 0, 0 };
     double num = 0, den = 0;
     for (int64_t i = 0; i < n; i++) {
         double d = (double)y[i] - r[i];
@@ -58,6 +59,7 @@ static cmp compare(const float *y, const float *r, int64_t n)
             c.refmax = fabs(r[i]);
     }
     c.nmse = den > 0 ? num / den : num;
+    c.rms = n > 0 ? sqrt(num / (double)n) : 0;
     return c;
 }
 
@@ -531,6 +533,102 @@ static void test_convert(void)
            "f32 -> f16 overflow, underflow and the smallest subnormal");
 }
 
+/* ---- the shared reference vectors: logits of the tiny checkpoint ----
+ * logits_last = last_hidden_state[-1] . E^T (tied lm_head, E bf16
+ * [151936][64]), computed by HF in float32. Every ISA must match within
+ * the refs' suggested 1e-4; the quantized formats report their error
+ * against the bf16 product (and must keep the greedy token). */
+static void test_refs(vd_ctx *ctx, vd__pool *pool)
+{
+    const char *sh = getenv("VLDOC_SHARED");
+    if (!sh || !*sh) {
+        tap_skip("VLDOC_SHARED not set: no reference vectors");
+        return;
+    }
+    static const char *models[] = { "tiny", "tiny-untied" };
+    for (int mi = 0; mi < 2; mi++) {
+        char path[1024];
+        vd__safetensors *ck = NULL, *rf = NULL;
+        snprintf(path, sizeof path,
+                 "%s/refs/qwen25vl/%s/checkpoint/model.safetensors", sh,
+                 models[mi]);
+        vd_status s1 = vd__st_open(ctx, path, &ck);
+        snprintf(path, sizeof path, "%s/refs/qwen25vl/%s/text.safetensors", sh,
+                 models[mi]);
+        vd_status s2 = vd__st_open(ctx, path, &rf);
+        const vd__st_tensor *e =
+            ck ? vd__st_find(ck, mi ? "lm_head.weight"
+                                    : "model.embed_tokens.weight")
+               : NULL;
+        const vd__st_tensor *hs =
+            rf ? vd__st_find(rf, "last_hidden_state") : NULL;
+        const vd__st_tensor *lg = rf ? vd__st_find(rf, "logits_last") : NULL;
+        if (!tap_ok(s1 == VD_OK && s2 == VD_OK && e && hs && lg &&
+                        e->dtype == VD_ST_BF16 && e->ndim == 2 &&
+                        hs->shape[1] == e->shape[1] && lg->numel == e->shape[0],
+                    "%s: reference checkpoint and vectors open", models[mi])) {
+            vd__st_close(ck);
+            vd__st_close(rf);
+            continue;
+        }
+        int64_t V = e->shape[0], H = e->shape[1], S = hs->shape[0];
+        float *h = malloc((size_t)(S * H) * 4), *want = malloc((size_t)V * 4);
+        float *got = malloc((size_t)V * 4), *gb = malloc((size_t)V * 4);
+        vd__st_to_f32(ctx, hs, h);
+        vd__st_to_f32(ctx, lg, want);
+        const float *last = h + (S - 1) * H;
+        vd__mat E = { VD_DT_BF16, V, H, e->data, NULL, NULL };
+        for (int i = 0; i < nisa; i++)
+            for (int p = 0; p < 2; p++) {
+                vd__matmul_k(isas[i], pool, &E, last, 1, NULL, got,
+                             (vd_precision)p);
+                cmp r = compare(got, want, V);
+                double tol = p ? 0.05 : 1e-4; /* bf16 activations: report */
+                tap_ok(r.maxabs < tol,
+                       "%s logits, %s, %s precision: max abs %.3g (< %g)",
+                       models[mi], vd__isa_name(isas[i]->isa), prec_name[p],
+                       r.maxabs, tol);
+            }
+        /* quantized lm_head against the bf16 one */
+        vd__matmul(pool, &E, last, 1, NULL, gb, VD_PREC_EXACT);
+        int64_t top = 0;
+        for (int64_t v = 1; v < V; v++)
+            if (gb[v] > gb[top])
+                top = v;
+        static const struct {
+            vd__dtype dt;
+            vd_precision p;
+            double bound;
+        } q[] = { { VD_DT_Q8, VD_PREC_EXACT, 0.15 },
+                  { VD_DT_Q8, VD_PREC_INT8, 0.2 },
+                  { VD_DT_Q4, VD_PREC_EXACT, 2.0 },
+                  { VD_DT_Q4, VD_PREC_INT8, 2.0 } };
+        for (size_t k = 0; k < sizeof q / sizeof *q; k++) {
+            vd__mat Q;
+            if (vd__quantize(ctx, pool, &E, q[k].dt, &Q) != VD_OK)
+                continue;
+            vd__matmul(pool, &Q, last, 1, NULL, got, q[k].p);
+            cmp r = compare(got, gb, V);
+            int64_t qt = 0;
+            for (int64_t v = 1; v < V; v++)
+                if (got[v] > got[qt])
+                    qt = v;
+            tap_ok(r.maxabs < q[k].bound && qt == top,
+                   "%s logits with %s weights, %s: max abs %.3g, rms %.3g "
+                   "(of max %.3g), greedy token %s",
+                   models[mi], dt_name[q[k].dt], prec_name[q[k].p], r.maxabs,
+                   r.rms, r.refmax, qt == top ? "kept" : "changed");
+            vd__mat_free(&Q);
+        }
+        free(h);
+        free(want);
+        free(got);
+        free(gb);
+        vd__st_close(ck);
+        vd__st_close(rf);
+    }
+}
+
 /* ---- VLDOC_ISA forcing, in children (the choice is made once) ---- */
 
 static int child_isa(const char *val)
@@ -636,6 +734,7 @@ int main(void)
     test_quant_error(ctx, pool);
     test_attention(pool);
     test_rowops(pool);
+    test_refs(ctx, pool);
     test_isa_env();
     test_pool(ctx);
 
