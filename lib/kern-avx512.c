@@ -787,14 +787,13 @@ static int gemm_f32(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
 
 /* GEMV for at most 4 tokens at a time, for the tokens of a tile. */
 static void gemv_tokens(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
-                        int64_t t1, const float *x, int64_t ldx_tokens,
+                        int64_t t1,
                         void (*fn)(const vd__mat *, const float *, int,
                                    const float *, float *, int64_t, int64_t))
 {
-    (void)ldx_tokens;
     for (int64_t t = t0; t < t1; t += GEMV_MAX) {
         int nt = (int)(t1 - t < GEMV_MAX ? t1 - t : GEMV_MAX);
-        fn(m->w, x + t * m->w->cols, nt, m->bias, m->y + t * m->w->rows, r0,
+        fn(m->w, m->x + t * m->w->cols, nt, m->bias, m->y + t * m->w->rows, r0,
            r1);
     }
 }
@@ -803,7 +802,7 @@ static int mm_exact(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
                     int64_t t1, void *s, size_t scr)
 {
     if (t1 - t0 <= GEMV_MAX) {
-        gemv_tokens(m, r0, r1, t0, t1, m->x, 0, gemv_exact);
+        gemv_tokens(m, r0, r1, t0, t1, gemv_exact);
         return 1;
     }
     return gemm_f32(m, r0, r1, t0, t1, s, scr, 0);
