@@ -544,6 +544,15 @@ static void page_back(batch *b, vd_page_result *r)
         if (ps->generated_tokens || ps->prompt_tokens)
             fprintf(stderr, ", %d prompt + %d generated tokens",
                     ps->prompt_tokens, ps->generated_tokens);
+        if (ps->encode_seconds > 0 || ps->decode_seconds > 0)
+            fprintf(stderr,
+                    " (encode %.2f s, prefill %.2f s, decode %.2f s, "
+                    "%.1f tok/s)",
+                    ps->encode_seconds, ps->prefill_seconds,
+                    ps->decode_seconds,
+                    ps->decode_seconds > 0
+                        ? ps->generated_tokens / ps->decode_seconds
+                        : 0.0);
         if (ps->attempts > 1)
             fprintf(stderr, ", %d attempts", ps->attempts);
         fputc('\n', stderr);
@@ -573,19 +582,21 @@ static void drop(vd_page_result *r, doc_job *cur)
         doc_free(d);
 }
 
-static int on_token(void *user, int id, const char *piece, size_t len)
-{
-    (void)id;
-    (void)piece;
-    (void)len;
-    cli_progress_tokens(user, 1);
-    return 0;
-}
-
 static bool is_dir(const char *p)
 {
     struct stat sb;
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Each generated token moves the progress bar's tokens/s. */
+static int on_token(void *user, int token_id, const char *piece, size_t len)
+{
+    (void)user;
+    (void)token_id;
+    (void)piece;
+    (void)len;
+    cli_progress_tokens(cli_progress_current, 1);
+    return 0;
 }
 
 static int run(job *j, cli_inputs *ins, int threads)
@@ -625,10 +636,8 @@ static int run(job *j, cli_inputs *ins, int threads)
             mine += cli_shard_of(ins->rel[i], j->shard_n) == j->shard_i;
     }
     b.prog = cli_progress_new(mine, j->quiet);
-    if (b.prog && j->eng_opts.stream && !j->eng_opts.on_token) {
+    if (!j->eng_opts.on_token)
         j->eng_opts.on_token = on_token;
-        j->eng_opts.on_token_user = b.prog;
-    }
     vd_status st = vd_engine_open(ctx, &j->eng_opts, &b.eng);
     if (st) {
         cli_error(st, vd_ctx_errmsg(ctx));

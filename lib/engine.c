@@ -15,6 +15,7 @@
 
 static const vd__engine_vt *const engines[] = {
     &vd__engine_text,
+    &vd__engine_qwen,
     &vd__engine_html, /* internal: QwenVL HTML inputs, see pick() */
 #ifdef HAVE_CURL
     &vd__engine_remote,
