@@ -22,7 +22,8 @@
 
 #include "engine-private.h"
 
-#define DEFAULT_PROMPT   "QwenVL HTML"
+#define DEFAULT_PROMPT                                                         \
+    "QwenVL HTML "             /* as the qwen engine: the cookbook run's */
 #define BACKOFF_CAP      30.0  /* seconds: longest computed retry wait */
 #define RETRY_AFTER_CAP  300.0 /* seconds: longest Retry-After honoured */
 #define JPEG_QUALITY     92
