@@ -150,14 +150,16 @@ for f in "$T_TMP"/one/*.json; do same_doc "$f" "$T_TMP/sse/$(basename "$f")" || 
 [ $rc -eq 0 ] && [ $same -eq 0 ]; ok $? "--stream under faults: the same documents (rc $rc)"
 
 # 8. SIGINT with pages in flight: out promptly, nothing half-written
-fault_ctl '{"reset": true, "mode": "ok", "delay": 5}'
+# (replies would take 30 s: an exit well before that did not wait for them)
+fault_ctl '{"reset": true, "mode": "ok", "delay": 30}'
 "$VLDOC" $R -q --jobs 8 -f json -o "$T_TMP/int/" "$T_TMP/in" 2>/dev/null &
 pid=$!
 sleep 0.5
 t0=$(date +%s)
 kill -INT $pid; wait $pid; rc=$?
 t1=$(date +%s)
-[ $rc -eq 130 ] && [ $((t1 - t0)) -le 2 ]; ok $? "SIGINT: exit 130 within 2 s (rc $rc)"
+[ $rc -eq 130 ] && [ $((t1 - t0)) -le 10 ]
+ok $? "SIGINT: exit 130 in $((t1 - t0)) s, without waiting for the replies (rc $rc)"
 [ -z "$(ls -A "$T_TMP/int" 2>/dev/null)" ]; ok $? "SIGINT: no output, no temp file"
 fault_ctl '{"delay": 0}'
 done_testing
