@@ -84,6 +84,12 @@ vd_status vd__remote_submit_image(vd_ctx *ctx, void *state, vd_image *img,
                                   const vd_pagemap *map, vd__task *t);
 #endif
 
+/* The settings a page run uses: DEFAULTS (the engine's open-time copy)
+ * with CALL's per-call fields over them, as vd__page_out.call describes
+ * (CALL NULL: DEFAULTS). Strings are borrowed from both. */
+void vd__engine_call_opts(const vd_engine_opts *defaults,
+                          const vd_engine_opts *call, vd_engine_opts *eff);
+
 /* The state of engine NAME inside ENG, opening it when needed (tests). */
 void *vd__engine_state(vd_ctx *ctx, vd_engine *eng, const char *name);
 

@@ -120,7 +120,15 @@ static vd_status qwen_page(vd_ctx *ctx, void *state, vd_input *in, int page,
 {
     qwen_engine *e = state;
     const vd__qwen_model *m = e->m;
-    const vd_engine_opts *o = &e->o;
+    /* a request's own settings (vldoc serve) over the open-time ones */
+    vd_engine_opts call_o;
+    vd__engine_call_opts(&e->o, out->call, &call_o);
+    const vd_engine_opts *o = &call_o;
+    const char *prompt =
+        out->call && out->call->prompt ? out->call->prompt : e->prompt;
+    const char *system = out->call && out->call->system_prompt
+                             ? out->call->system_prompt
+                             : e->system;
     const char *path = vd_input_path(in);
     double t0 = vd__now();
     double deadline = o->page_timeout > 0 ? t0 + o->page_timeout : 0;
@@ -154,9 +162,8 @@ static vd_status qwen_page(vd_ctx *ctx, void *state, vd_input *in, int page,
     if (st)
         goto done;
 
-    st = vd__qwen_mm_prompt_build(ctx, m, e->system,
-                                  e->prompt ? e->prompt : QWEN_HTML_PROMPT,
-                                  false, &grid, &pr);
+    st = vd__qwen_mm_prompt_build(
+        ctx, m, system, prompt ? prompt : QWEN_HTML_PROMPT, false, &grid, &pr);
     if (st)
         goto done;
     int64_t n = pr.ids.n, H = m->cfg.text.hidden;

@@ -41,7 +41,6 @@ typedef struct remote {
     char *key_env;           /* the key's variable name, for hints */
     struct curl_slist *hdrs; /* holds the secret Authorization header */
     vd_engine_opts o;        /* numbers and callbacks; strings above */
-    vd_render_opts render;
     CURLM *multi;
     req *active;    /* transfers in the multi handle */
     req *waiting;   /* sleeping until their retry time */
@@ -75,9 +74,10 @@ struct req {
     double t0;          /* submitted */
     double not_before;  /* waiting: start again at this time */
     int model_w, model_h;
-    int mode;     /* 0: no body yet, 1: event stream, 2: plain */
-    int sse_done; /* SSE: [DONE] seen */
-    int stopped;  /* on_token asked to stop */
+    int max_tokens; /* asked for */
+    int mode;       /* 0: no body yet, 1: event stream, 2: plain */
+    int sse_done;   /* SSE: [DONE] seen */
+    int stopped;    /* on_token asked to stop */
     int prompt_tokens, completion_tokens;
     char finish[32]; /* finish_reason */
     char errbuf[CURL_ERROR_SIZE];
@@ -242,26 +242,11 @@ fail:
 static vd_status build_body(vd_ctx *ctx, remote *r, const vd_image *img,
                             const vd_engine_opts *call, vd__buf *b)
 {
-    vd_engine_opts g = r->o;
-    const char *prompt = r->prompt, *sys = r->system_prompt;
-    if (call) {
-        if (call->prompt)
-            prompt = call->prompt;
-        if (call->system_prompt)
-            sys = call->system_prompt;
-        if (call->max_new_tokens > 0)
-            g.max_new_tokens = call->max_new_tokens;
-        if (call->temperature >= 0)
-            g.temperature = call->temperature;
-        if (call->top_p >= 0)
-            g.top_p = call->top_p;
-        if (call->top_k >= 0)
-            g.top_k = call->top_k;
-        if (call->repetition_penalty >= 0)
-            g.repetition_penalty = call->repetition_penalty;
-        if (call->seed)
-            g.seed = call->seed;
-    }
+    vd_engine_opts g;
+    vd__engine_call_opts(&r->o, call, &g);
+    const char *prompt = call && call->prompt ? call->prompt : r->prompt;
+    const char *sys =
+        call && call->system_prompt ? call->system_prompt : r->system_prompt;
     vd_out *enc = NULL;
     const char *mime = NULL;
     vd_status st = encode_image(ctx, img, r->o.image_format, &enc, &mime);
@@ -786,10 +771,11 @@ static void completed(remote *r, req *q, CURLcode cc)
                  q->model_w, q->model_h);
     if (strcmp(q->finish, "length") == 0) {
         ps->truncated = 1;
+        /* worded as the local engine words it */
         fail_task(q, VD_ERR_LIMIT,
-                  "remote: the reply stopped at max_tokens (%d); the page "
-                  "is cut short",
-                  r->o.max_new_tokens);
+                  "output cut at the limit of %d new tokens "
+                  "(--max-new-tokens)",
+                  q->max_tokens);
     } else {
         q->t->status = VD_OK;
     }
@@ -910,60 +896,22 @@ static void step(vd_ctx *ctx, remote *r, double timeout)
 
 /* ---- the page: render, fit, encode ---- */
 
-/* The resampler lives in the rasterizer (lib/raster-resize.c), which is
- * being built in parallel: until it is linked in, pages that need
- * resizing fail with a clear message instead of the build failing.
- * Drop this declaration when it lands. */
-extern vd_status vd_image_resize(vd_ctx *ctx, const vd_image *img, int w, int h,
-                                 vd_image **out) __attribute__((weak));
-
-/* Render PAGE and bring it to a size that Qwen2.5-VL's smart resize maps
- * to itself (multiples of 28 inside the pixel budget): the server's own
- * resize then leaves it alone, so the data-bbox values in the reply are
- * pixels of exactly this image and the page map is exact. */
+/* PAGE exactly as the local engine would see it (the rasterizer's model
+ * image: multiples of 28 inside the pixel budget, which Qwen2.5-VL's
+ * smart resize maps to itself): the server's own resize then leaves it
+ * alone, so the data-bbox values in the reply are pixels of exactly this
+ * image and the page map is exact. */
 static vd_status page_image(vd_ctx *ctx, remote *r, vd_input *in, int page,
                             const vd_engine_opts *call, vd_image **out,
                             vd_pagemap *map)
 {
-    vd_render_opts ro = r->render;
-    if (call && call->render.min_pixels > 0)
-        ro.min_pixels = call->render.min_pixels;
-    if (call && call->render.max_pixels > 0)
-        ro.max_pixels = call->render.max_pixels;
-    *out = NULL;
-    vd_page_info info;
-    vd_status st = vd_input_page_info(ctx, in, page, &info);
-    if (st)
-        return st;
-    vd_image *img = NULL;
-    if ((st = vd_input_render(ctx, in, page, &ro, &img)))
-        return st;
-    int w = vd_image_width(img), h = vd_image_height(img), mw, mh;
-    int64_t minp = ro.min_pixels > 0 ? ro.min_pixels : VD_DEFAULT_MIN_PIXELS;
-    int64_t maxp = ro.max_pixels > 0 ? ro.max_pixels : VD_DEFAULT_MAX_PIXELS;
-    st = vd_smart_resize(ctx, h < 28 ? 28 : h, w < 28 ? 28 : w, 28, minp, maxp,
-                         &mh, &mw);
-    if (st == VD_OK && (mw != w || mh != h) && !vd_image_resize)
-        st = vd__fail(ctx, VD_ERR_UNSUPPORTED,
-                      "%s: page %d: this build cannot resize page images",
-                      vd_input_path(in), page + 1);
-    if (st == VD_OK && (mw != w || mh != h)) {
-        vd_image *fit = NULL;
-        st = vd_image_resize(ctx, img, mw, mh, &fit);
-        vd_image_free(img);
-        img = fit;
-    }
-    if (st) {
-        vd_image_free(img);
-        return st;
-    }
-    map->model_w = mw;
-    map->model_h = mh;
-    map->page_w = info.width;
-    map->page_h = info.height;
-    map->unit = info.unit;
-    *out = img;
-    return VD_OK;
+    vd_engine_opts eff;
+    vd__engine_call_opts(&r->o, call, &eff);
+    vd_page_geom g;
+    vd_status st = vd_input_render_model(ctx, in, page, &eff.render, out, &g);
+    if (st == VD_OK)
+        *map = g.map;
+    return st;
 }
 
 /* The request body for Q, on an encoder thread or the caller's. */
@@ -1035,6 +983,9 @@ static vd_status submit_image(vd_ctx *ctx, remote *r, vd_image *img,
     q->t0 = vd__now();
     q->img = img;
     q->call = call;
+    q->max_tokens = call && call->max_new_tokens > 0 ? call->max_new_tokens
+                    : r->o.max_new_tokens > 0        ? r->o.max_new_tokens
+                                                     : 8192;
     q->model_w = vd_image_width(img);
     q->model_h = vd_image_height(img);
     vd__buf_init(&q->resp, r->resp_max);
@@ -1312,7 +1263,6 @@ static vd_status remote_open(vd_ctx *ctx, const vd_engine_opts *o, void **state)
     r->o = *o;
     r->o.endpoint = r->o.remote_model = r->o.prompt = NULL;
     r->o.system_prompt = r->o.api_key_env = r->o.model_dir = NULL;
-    r->render = o->render;
     r->rng = (uint64_t)(vd__now() * 1e9) ^ ((uint64_t)getpid() << 32) ^
              (uint64_t)(uintptr_t)r;
     if (!r->rng)

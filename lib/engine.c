@@ -144,6 +144,40 @@ void vd_engine_free(vd_engine *e)
     vd__free(e);
 }
 
+void vd__engine_call_opts(const vd_engine_opts *d, const vd_engine_opts *c,
+                          vd_engine_opts *eff)
+{
+    *eff = *d;
+    if (!c)
+        return;
+    if (c->prompt)
+        eff->prompt = c->prompt;
+    if (c->system_prompt)
+        eff->system_prompt = c->system_prompt;
+    if (c->max_new_tokens > 0)
+        eff->max_new_tokens = c->max_new_tokens;
+    if (c->temperature >= 0)
+        eff->temperature = c->temperature;
+    if (c->top_k >= 0)
+        eff->top_k = c->top_k;
+    if (c->top_p >= 0)
+        eff->top_p = c->top_p;
+    if (c->repetition_penalty >= 0)
+        eff->repetition_penalty = c->repetition_penalty;
+    if (c->do_sample >= 0)
+        eff->do_sample = c->do_sample;
+    if (c->seed)
+        eff->seed = c->seed;
+    if (c->on_token) {
+        eff->on_token = c->on_token;
+        eff->on_token_user = c->on_token_user;
+    }
+    if (c->render.min_pixels > 0)
+        eff->render.min_pixels = c->render.min_pixels;
+    if (c->render.max_pixels > 0)
+        eff->render.max_pixels = c->render.max_pixels;
+}
+
 void *vd__engine_state(vd_ctx *ctx, vd_engine *e, const char *name)
 {
     int i = find(name);

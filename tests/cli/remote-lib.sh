@@ -71,13 +71,15 @@ need_remote() {
 }
 
 # same_doc A B: the two JSON documents are equal but for how many requests
-# each page took (stats.attempts), which faults and retries change
+# each page took (stats.attempts), which faults and retries change, and
+# which engine made each page (qwen here, remote there)
 same_doc() {
   /usr/bin/python3 - "$1" "$2" <<'PY'
 import json, sys
 def norm(path):
     d = json.load(open(path))
     for p in d.get("pages", []):
+        p.pop("engine", None)
         st = p.get("stats")
         if isinstance(st, dict):
             st.pop("attempts", None)

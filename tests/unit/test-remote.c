@@ -358,7 +358,8 @@ int main(int argc, char **argv)
     run(ctx, st, pg, 1, 0, NULL);
     tap_ok(pg[0].t && pg[0].t->status == VD_ERR_LIMIT &&
                pg[0].t->out.stats.truncated && right_html(&pg[0]) &&
-               strstr(pg[0].t->msg, "max_tokens"),
+               strstr(pg[0].t->msg, "output cut at the limit of 8192 new "
+                                    "tokens (--max-new-tokens)"),
            "a reply cut at max_tokens keeps its text and is marked");
     free_pages(pg, 1);
 
