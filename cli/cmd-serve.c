@@ -1094,11 +1094,18 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     return n ? (ssize_t)n : MHD_CONTENT_READER_END_OF_STREAM;
 }
 
-static void sse_done(void *cls)
+/* The streamed answer is over (sent, or the client went away): a
+ * generation nobody reads any more is stopped. */
+static void sse_free(void *cls)
 {
     sjob *j = cls;
     server *s = j->server;
     pthread_mutex_lock(&s->mu);
+    if (j->state != S_DONE) {
+        j->abandoned = true;
+        if (j->run_ctx)
+            vd_ctx_cancel(j->run_ctx);
+    }
     job_release(s, j);
     pthread_mutex_unlock(&s->mu);
 }
@@ -1164,7 +1171,7 @@ static enum MHD_Result run_job(server *s, struct MHD_Connection *c, sjob *j)
     if (j->streaming) {
         j->deadline = dl;
         struct MHD_Response *r = MHD_create_response_from_callback(
-            MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, j, sse_done);
+            MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, j, sse_free);
         ret = MHD_NO;
         if (r) {
             MHD_add_response_header(r, "Content-Type", "text/event-stream");
