@@ -548,8 +548,7 @@ static void page_back(batch *b, vd_page_result *r)
             fprintf(stderr,
                     " (encode %.2f s, prefill %.2f s, decode %.2f s, "
                     "%.1f tok/s)",
-                    ps->encode_seconds, ps->prefill_seconds,
-                    ps->decode_seconds,
+                    ps->encode_seconds, ps->prefill_seconds, ps->decode_seconds,
                     ps->decode_seconds > 0
                         ? ps->generated_tokens / ps->decode_seconds
                         : 0.0);
