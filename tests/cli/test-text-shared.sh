@@ -18,7 +18,6 @@ todo_for() {
   case $1 in
     *hetzner*) echo "descriptions are split from their date ranges across table rows" ;;
     *Fremdwaehrung*) echo "one quantity lost in a table cell merge" ;;
-    *right_to_left*) echo "Arabic comes out in Poppler's visual order" ;;
   esac
 }
 okt() { # okt STATUS NAME DESCRIPTION: ok, or TODO when NAME is a known weakness
@@ -74,9 +73,10 @@ sim() { # sim PDF GT MINSIM MINREC MINBAG [vldoc options]
 for gt in "$C"/layout/*.gt.md; do
   b=${gt%.gt.*}
   case $b in
-    # Arabic: docling's ground truth is in logical order, Poppler gives
-    # visual order; only the words are compared
-    *right_to_left*) sim "$b.pdf" "$gt" 0 0 0.9 ;;
+    # Arabic, in logical order like docling's ground truth; the PDF's own
+    # text has some lam-alef ligatures the other way round (pdftotext
+    # shows them so too), which costs about a tenth of the words
+    *right_to_left*) sim "$b.pdf" "$gt" 0.85 0.85 0.88 ;;
     *) sim "$b.pdf" "$gt" 0.75 0.8 0.85 ;;
   esac
 done
