@@ -79,7 +79,8 @@ static int can_join(const lay *L, const blk *b, const seg *g)
     if (b->nlines >= 2 &&
         fabsf((vd__tl_vc(g) - vd__tl_vc(last)) - b->pitch) > 0.3f * lh)
         return 0;
-    if (b->kind == VD__TL_PARA && b->nlines >= 2 && g->x1 > b->body_x + 0.8f * em)
+    if (b->kind == VD__TL_PARA && b->nlines >= 2 &&
+        g->x1 > b->body_x + 0.8f * em)
         return 0; /* an indented first line */
     if (b->kind == VD__TL_PARA && b->nlines >= 3 && b->justified >= 2 &&
         last->x2 < b->right - 4 * em && g->x1 < b->body_x + 0.5f * em)
@@ -137,7 +138,8 @@ vd_status vd__tl_blocks(lay *L)
         float bestd = 1e30f;
         for (int bi = L->nb - 1; bi >= 0; bi--) {
             blk *b = &L->b[bi];
-            if (b->kind == VD__TL_TABLE || b->kind == VD__TL_FURN || b->last < 0)
+            if (b->kind == VD__TL_TABLE || b->kind == VD__TL_FURN ||
+                b->last < 0)
                 continue;
             const seg *last = &L->s[b->last];
             if (g->y1 - last->y2 > 3 * (g->y2 - g->y1) + 20)

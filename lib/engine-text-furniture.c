@@ -217,7 +217,6 @@ void vd__tl_furniture(lay *L, const vd__tl_doc *d)
     }
 }
 
-
 void vd__tl_footnotes(lay *L)
 {
     float body = L->body;
@@ -247,4 +246,3 @@ void vd__tl_footnotes(lay *L)
         }
     }
 }
-

@@ -79,7 +79,8 @@ static void put_text(emit *e, int first, int skip_marker)
             glue = 0;
             if (L->w[w].next < 0 && L->s[s].next >= 0 && ends_hyphen(x)) {
                 const seg *ng = &L->s[L->s[s].next];
-                uint32_t c = vd__tl_utf8_first(L->w[ng->first].s, L->w[ng->first].len);
+                uint32_t c =
+                    vd__tl_utf8_first(L->w[ng->first].s, L->w[ng->first].len);
                 int soft = x->s[len - 1] != '-' &&
                            (unsigned char)x->s[len - 1] == 0xAD;
                 if (soft || (c >= 'a' && c <= 'z') || c >= 0xDF) {
@@ -117,14 +118,15 @@ static void emit_block(emit *e, const blk *b)
                     x1 = fminf(x1, L->s[s].x1), y1 = fminf(y1, L->s[s].y1);
                     x2 = fmaxf(x2, L->s[s].x2), y2 = fmaxf(y2, L->s[s].y2);
                 }
-                vd__buf_puts(ctx, h, "<td");
+                vd__buf_puts(ctx, h, c->head ? "<th" : "<td");
                 if (c->span > 1)
                     vd__buf_printf(ctx, h, " colspan=\"%d\"", c->span);
                 put_bbox(e, x1, y1, x2, y2);
                 vd__buf_puts(ctx, h, ">");
                 put_text(e, c->first, 0);
-                vd__buf_puts(ctx, h, "</td>");
-                col += c->span;
+                vd__buf_puts(ctx, h, c->head ? "</th>" : "</td>");
+                if (c->col + c->span > col)
+                    col = c->col + c->span;
             }
             for (; col < b->ncol; col++)
                 vd__buf_puts(ctx, h, "<td></td>");
@@ -256,9 +258,9 @@ static vd_status layout_frame(vd_ctx *ctx, const vd__pdf_text *t,
                 const blk *b = &L.b[i];
                 if (b->kind != VD__TL_FURN)
                     continue;
-                int head = b->cls == VD__TL_HEADER ||
-                           (b->cls == VD__TL_PAGENUM &&
-                            b->y1 < 0.5f * (float)L.fh);
+                int head =
+                    b->cls == VD__TL_HEADER ||
+                    (b->cls == VD__TL_PAGENUM && b->y1 < 0.5f * (float)L.fh);
                 if ((pass == 0) == head)
                     emit_block(e, b);
             }
@@ -292,11 +294,10 @@ vd_status vd__tl_page_html(vd_ctx *ctx, const vd__pdf_text *t,
     for (int k = 0; k < 4 && st == VD_OK; k++) {
         int f = (main_dir + k) & 3;
         if (counts[f] > 0)
-            st = layout_frame(ctx, t, dir,
-                              f | (vd__tl_rtl_frame(t, dir, f)
-                                       ? VD__TL_MIRROR
-                                       : 0),
-                              f == main_dir, d, &e);
+            st = layout_frame(
+                ctx, t, dir,
+                f | (vd__tl_rtl_frame(t, dir, f) ? VD__TL_MIRROR : 0),
+                f == main_dir, d, &e);
     }
     vd__buf_puts(ctx, html, "</body></html>\n");
     vd__free(dir);

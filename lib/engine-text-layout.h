@@ -9,8 +9,13 @@
 
 #include "engine-text.h"
 
-enum { VD__TL_CLS_NONE, VD__TL_HEADER, VD__TL_FOOTER, VD__TL_PAGENUM,
-       VD__TL_FOOTNOTE };
+enum {
+    VD__TL_CLS_NONE,
+    VD__TL_HEADER,
+    VD__TL_FOOTER,
+    VD__TL_PAGENUM,
+    VD__TL_FOOTNOTE
+};
 enum { VD__TL_PARA, VD__TL_HEAD, VD__TL_ITEM, VD__TL_TABLE, VD__TL_FURN };
 
 /* Frames: the page turned so its text of one writing direction runs left
@@ -69,7 +74,7 @@ typedef struct vd__tl_lay {
     vd__tl_word *w;
     int nw;
     vd__tl_seg *s;
-    int ns;
+    int ns, caps;
     int *rows; /* segment indexes, row by row, left to right */
     int *rs;   /* rows: rows[rs[r] .. rs[r + 1]) */
     int nr;
@@ -98,8 +103,7 @@ vd_status vd__tl_lay_init(vd__tl_lay *L, vd_ctx *ctx, const vd__pdf_text *t,
 void vd__tl_lay_free(vd__tl_lay *L);
 /* Box IN (frame F of a W x H page) to the page and back. */
 void vd__tl_to_frame(int f, double w, double h, const float *in, float *out);
-void vd__tl_from_frame(int f, double w, double h, const float *in,
-                       float *out);
+void vd__tl_from_frame(int f, double w, double h, const float *in, float *out);
 /* The words of segment SI, space-separated, into BUF (always terminated;
  * cut at N - 1 bytes). Returns the length it would have. */
 size_t vd__tl_seg_text(const vd__tl_lay *L, int si, char *buf, size_t n);

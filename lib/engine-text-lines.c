@@ -305,7 +305,8 @@ static uint32_t utf8_next(const char *s, uint32_t len, uint32_t *i)
 static _Thread_local const tw *sort_words;
 static int cmp_word_x(const void *a, const void *b)
 {
-    const tw *x = &sort_words[*(const int *)a], *y = &sort_words[*(const int *)b];
+    const tw *x = &sort_words[*(const int *)a],
+             *y = &sort_words[*(const int *)b];
     return (x->x1 > y->x1) - (x->x1 < y->x1);
 }
 
@@ -362,9 +363,8 @@ static void bidi_order(lay *L, seg *g)
         if (v + 1 < n)
             owner[m] = -1, str[m++] = ' ';
     }
-    FriBidiParType base = rtl > ltr || (mirror && rtl == ltr)
-                              ? FRIBIDI_PAR_RTL
-                              : FRIBIDI_PAR_LTR;
+    FriBidiParType base =
+        rtl > ltr || (mirror && rtl == ltr) ? FRIBIDI_PAR_RTL : FRIBIDI_PAR_LTR;
     fribidi_get_bidi_types(str, (FriBidiStrIndex)m, types);
     fribidi_get_bracket_types(str, (FriBidiStrIndex)m, types, br);
     if (!fribidi_get_par_embedding_levels_ex(types, br, (FriBidiStrIndex)m,
@@ -372,8 +372,8 @@ static void bidi_order(lay *L, seg *g)
         goto out;
     for (size_t i = 0; i < m; i++)
         map[i] = (FriBidiStrIndex)i;
-    if (!fribidi_reorder_line(FRIBIDI_FLAGS_DEFAULT, types,
-                              (FriBidiStrIndex)m, 0, base, lev, NULL, map))
+    if (!fribidi_reorder_line(FRIBIDI_FLAGS_DEFAULT, types, (FriBidiStrIndex)m,
+                              0, base, lev, NULL, map))
         goto out;
     /* words in the order their first letters come */
     int prev = -1;
@@ -409,7 +409,10 @@ static vd_status build_segments(lay *L, const uint8_t *dir, int want)
 {
     const vd__pdf_text *t = L->t;
     L->w = vd__malloc(L->ctx, (t->nwords + 1) * sizeof *L->w);
-    L->s = vd__malloc(L->ctx, (t->nwords + 1) * sizeof *L->s);
+    /* later stages may cut segments in two (table cells), never more
+     * often than there are words */
+    L->caps = 2 * ((int)t->nwords + 1);
+    L->s = vd__malloc(L->ctx, (size_t)L->caps * sizeof *L->s);
     if (!L->w || !L->s)
         return VD_ERR_NOMEM;
     L->nw = 0;

@@ -106,4 +106,3 @@ vd_status vd__tl_order(lay *L, int *order, int *n_out)
     vd__free(rel);
     return VD_OK;
 }
-

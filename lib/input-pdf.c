@@ -344,8 +344,8 @@ static void bidi_word_starts(const gunichar *u, size_t n, uint8_t *gs)
 }
 
 /* The attribute run holding box RI (runs are sorted and disjoint). */
-static const PopplerTextAttributes *
-attr_at(const PopplerTextAttributes **av, size_t n, int ri)
+static const PopplerTextAttributes *attr_at(const PopplerTextAttributes **av,
+                                            size_t n, int ri)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -435,8 +435,7 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
                       "%s: page %d: %zu characters of text (limit %u)",
                       in->path, page + 1, nchars, VD__PDF_MAX_GLYPHS);
     } else if (nchars > 0) {
-        if (!poppler_page_get_text_layout_for_area(pg, &area, &rects,
-                                                   &nrects))
+        if (!poppler_page_get_text_layout_for_area(pg, &area, &rects, &nrects))
             nrects = 0;
         attrs = poppler_page_get_text_attributes_for_area(pg, &area);
         /* at most one word per glyph; the UTF-8 text plus one NUL each */
