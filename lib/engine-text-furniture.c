@@ -134,30 +134,59 @@ size_t vd__tl_edges(const vd__pdf_text *t, vd__tl_edge *out, size_t max)
     /* no ctx: this only feeds a cache; out of memory gives no edges */
     lay L;
     memset(&L, 0, sizeof L);
-    uint8_t *dir = NULL;
+    uint8_t *dir = NULL, *sub_dir = NULL;
+    vd__pdf_word *sub = NULL;
     int counts[4];
     size_t n = 0;
-    if (vd__tl_dirs(NULL, t, &dir, counts) == VD_OK) {
-        int f = 0;
-        for (int d = 1; d < 4; d++)
-            if (counts[d] > counts[f])
-                f = d;
-        if (vd__tl_rtl_frame(t, dir, f))
-            f |= VD__TL_MIRROR;
-        if (vd__tl_lay_init(&L, NULL, t, dir, f) == VD_OK) {
-            for (int i = 0; i < L.ns && n < max; i++) {
-                const seg *g = &L.s[i];
-                float top = g->y1 / (float)L.fh, bot = g->y2 / (float)L.fh;
-                if (g->dead || (bot > EDGE_BAND && top < 1 - EDGE_BAND))
-                    continue;
-                out[n].hash = edge_hash(&L, g);
-                out[n].vc = (top + bot) / 2;
-                out[n].bottom = top >= 1 - EDGE_BAND;
-                n++;
-            }
+    if (vd__tl_dirs(NULL, t, &dir, counts) != VD_OK)
+        goto out;
+    int f = 0;
+    for (int d = 1; d < 4; d++)
+        if (counts[d] > counts[f])
+            f = d;
+    if (vd__tl_rtl_frame(t, dir, f))
+        f |= VD__TL_MIRROR;
+    /* only the words in the bands need laying out: every page is laid
+     * out once more for its own turn */
+    sub = vd__malloc(NULL, (t->nwords + 1) * sizeof *sub);
+    sub_dir = vd__malloc(NULL, t->nwords + 1);
+    if (!sub || !sub_dir)
+        goto out;
+    double fh = (f & 1) ? t->page_w : t->page_h;
+    vd__pdf_text band = *t;
+    band.words = sub;
+    band.nwords = 0;
+    for (size_t i = 0; i < t->nwords; i++) {
+        const vd__pdf_word *w = &t->words[i];
+        float box[4] = { w->x1, w->y1, w->x2, w->y2 }, fb[4];
+        vd__tl_to_frame(f, t->page_w, t->page_h, box, fb);
+        int keep = dir[i] == (f & 3) &&
+                   (fb[3] <= EDGE_BAND * fh || fb[1] >= (1 - EDGE_BAND) * fh);
+        if (!keep) {
+            /* a line cut short ends where its kept words end */
+            if (band.nwords > 0)
+                sub[band.nwords - 1].line_end = 1;
+            continue;
+        }
+        sub_dir[band.nwords] = dir[i];
+        sub[band.nwords++] = *w;
+    }
+    if (vd__tl_lay_init(&L, NULL, &band, sub_dir, f) == VD_OK) {
+        for (int i = 0; i < L.ns && n < max; i++) {
+            const seg *g = &L.s[i];
+            float top = g->y1 / (float)L.fh, bot = g->y2 / (float)L.fh;
+            if (g->dead || (bot > EDGE_BAND && top < 1 - EDGE_BAND))
+                continue;
+            out[n].hash = edge_hash(&L, g);
+            out[n].vc = (top + bot) / 2;
+            out[n].bottom = top >= 1 - EDGE_BAND;
+            n++;
         }
     }
+out:
     vd__free(dir);
+    vd__free(sub);
+    vd__free(sub_dir);
     vd__tl_lay_free(&L);
     return n;
 }

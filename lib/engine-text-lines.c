@@ -225,8 +225,14 @@ void vd__tl_seg_finish(lay *L, seg *g)
 {
     float best = 0;
     int bold = 0, all = 0, num = 0, rtl = 0;
-    /* size: the one covering most bytes; words are few per segment */
-    for (int i = g->first; i >= 0; i = L->w[i].next) {
+    /* size: the one covering most bytes; words are few per segment, and
+     * nearly always of one size */
+    int uniform = 1;
+    for (int i = L->w[g->first].next; i >= 0 && uniform; i = L->w[i].next)
+        uniform = fabsf(L->w[i].size - L->w[g->first].size) < 0.3f;
+    if (uniform)
+        best = L->w[g->first].size;
+    for (int i = g->first; i >= 0 && !uniform; i = L->w[i].next) {
         int cnt = 0;
         for (int j = g->first; j >= 0; j = L->w[j].next)
             if (fabsf(L->w[j].size - L->w[i].size) < 0.3f)

@@ -343,10 +343,16 @@ static void bidi_word_starts(const gunichar *u, size_t n, uint8_t *gs)
     }
 }
 
-/* The attribute run holding box RI (runs are sorted and disjoint). */
+/* The attribute run holding box RI (runs are sorted and disjoint). Boxes
+ * mostly come in order: *HINT, the run found last, is tried first. */
 static const PopplerTextAttributes *attr_at(const PopplerTextAttributes **av,
-                                            size_t n, int ri)
+                                            size_t n, int ri, size_t *hint)
 {
+    for (size_t k = *hint; k < n && k < *hint + 2; k++)
+        if (av[k]->start_index <= ri && av[k]->end_index >= ri) {
+            *hint = k;
+            return av[k];
+        }
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -355,7 +361,11 @@ static const PopplerTextAttributes *attr_at(const PopplerTextAttributes **av,
         else
             hi = mid;
     }
-    return lo < n && av[lo]->start_index <= ri ? av[lo] : NULL;
+    if (lo < n && av[lo]->start_index <= ri) {
+        *hint = lo;
+        return av[lo];
+    }
+    return NULL;
 }
 
 /* Word being built from consecutive glyphs. */
@@ -441,17 +451,27 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
         /* at most one word per glyph; the UTF-8 text plus one NUL each */
         out->words = vd__malloc(ctx, nchars * sizeof *out->words);
         out->utf8 = vd__malloc(ctx, tbytes + nchars + 1);
-        ucs = vd__malloc(ctx, nchars * sizeof *ucs);
-        box = vd__malloc(ctx, nchars * sizeof *box);
-        gs = vd__malloc(ctx, nchars);
-        if (!out->words || !out->utf8 || !ucs || !box || !gs) {
+        if (!out->words || !out->utf8)
             st = VD_ERR_NOMEM;
-        } else {
-            const char *p = text;
-            for (size_t i = 0; i < nchars; i++, p = g_utf8_next_char(p))
-                ucs[i] = g_utf8_get_char(p);
-            bidi_boxes(ucs, nchars, box);
-            bidi_word_starts(ucs, nchars, gs);
+        /* the marks (E2 80 AA..AC) only come with right-to-left text;
+         * without them character I has box I */
+        int marks = 0;
+        for (const char *m = text; !marks && (m = strstr(m, "\xE2\x80"));
+             m += 2)
+            marks = (unsigned char)m[2] >= 0xAA && (unsigned char)m[2] <= 0xAC;
+        if (marks && st == VD_OK) {
+            ucs = vd__malloc(ctx, nchars * sizeof *ucs);
+            box = vd__malloc(ctx, nchars * sizeof *box);
+            gs = vd__malloc(ctx, nchars);
+            if (!ucs || !box || !gs) {
+                st = VD_ERR_NOMEM;
+            } else {
+                const char *p = text;
+                for (size_t i = 0; i < nchars; i++, p = g_utf8_next_char(p))
+                    ucs[i] = g_utf8_get_char(p);
+                bidi_boxes(ucs, nchars, box);
+                bidi_word_starts(ucs, nchars, gs);
+            }
         }
     }
     /* the attribute runs as an array, in box order */
@@ -476,10 +496,11 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
     uint8_t cur_flags = 0;
     const PopplerTextAttributes *cur_attr = NULL;
     int soft = 0;
+    size_t hint = 0;
     for (size_t i = 0; st == VD_OK && i < nchars; i++) {
-        gunichar c = ucs[i];
+        gunichar c = ucs ? ucs[i] : g_utf8_get_char(s);
         const char *next = g_utf8_next_char(s);
-        int ri = box[i];
+        int ri = box ? box[i] : (int)i;
         if (ri < 0) { /* Poppler's bidi mark: no glyph */
             soft |= gs[i];
             s = next;
@@ -498,7 +519,7 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
         }
         /* attribute offsets count glyph boxes, like the layout; boxes
          * run backwards inside right-to-left words, so look them up */
-        const PopplerTextAttributes *at = attr_at(av, nav, ri);
+        const PopplerTextAttributes *at = attr_at(av, nav, ri, &hint);
         if (at && at != cur_attr) {
             {
                 const char *fname = at->font_name ? at->font_name : "";
