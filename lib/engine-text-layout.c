@@ -181,6 +181,11 @@ static int emit_list(emit *e, const int *order, int n)
 
 /* Lay out the words of direction F and append their HTML. MAIN: the
  * page's main direction (furniture is looked for only there). */
+static float blk_vc(const blk *b)
+{
+    return (b->y1 + b->y2) / 2;
+}
+
 /* Lay out the words of direction F & 3 in frame F and append their HTML.
  * MAIN: this is the page's main direction (furniture is looked for only
  * there). */
@@ -209,6 +214,8 @@ static vd_status layout_frame(vd_ctx *ctx, const vd__pdf_text *t,
     if (st == VD_OK && L.ns > 0) {
         if (main)
             vd__tl_furniture(&L, d);
+        else
+            vd__tl_margin_stamps(&L);
         st = vd__tl_tables(&L);
     }
     if (st == VD_OK && L.ns > 0)
@@ -239,6 +246,25 @@ static vd_status layout_frame(vd_ctx *ctx, const vd__pdf_text *t,
         else
             st = vd__tl_order(&L, order, &n);
     }
+    /* the furniture after the text's order, top to bottom and along
+     * each line */
+    int nf = n;
+    for (int i = 0; st == VD_OK && i < L.nb; i++) {
+        if (L.b[i].kind != VD__TL_FURN)
+            continue;
+        int k = nf++;
+        const blk *b = &L.b[i];
+        for (; k > n; k--) {
+            const blk *o = &L.b[order[k - 1]];
+            float dy = blk_vc(o) - blk_vc(b);
+            int after =
+                fabsf(dy) < 0.5f * (b->y2 - b->y1) ? o->x1 > b->x1 : dy > 0;
+            if (!after)
+                break;
+            order[k] = order[k - 1];
+        }
+        order[k] = i;
+    }
     if (st == VD_OK) {
         e->L = &L;
         /* headers, then the text in reading order, then footnotes,
@@ -254,10 +280,8 @@ static vd_status layout_frame(vd_ctx *ctx, const vd__pdf_text *t,
                 }
                 continue;
             }
-            for (int i = 0; i < L.nb; i++) {
-                const blk *b = &L.b[i];
-                if (b->kind != VD__TL_FURN)
-                    continue;
+            for (int i = n; i < nf; i++) {
+                const blk *b = &L.b[order[i]];
                 int head =
                     b->cls == VD__TL_HEADER ||
                     (b->cls == VD__TL_PAGENUM && b->y1 < 0.5f * (float)L.fh);

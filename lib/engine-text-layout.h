@@ -124,6 +124,9 @@ static inline float vd__tl_vc(const vd__tl_seg *g)
 /* Mark running heads, footers and page numbers among L's segments (their
  * cls), with D's edges of the neighbouring pages when it has any. */
 void vd__tl_furniture(vd__tl_lay *L, const vd__tl_doc *d);
+/* For a frame other than the page's main one: its lines along the
+ * page's edge (stamps in the margin) are furniture. */
+void vd__tl_margin_stamps(vd__tl_lay *L);
 /* Small print under the text that starts with a note mark. */
 void vd__tl_footnotes(vd__tl_lay *L);
 

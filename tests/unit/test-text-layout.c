@@ -477,6 +477,73 @@ static void test_furniture(vd_ctx *ctx)
         pg_free(pp[i]);
 }
 
+/* A page standing alone: what sets its running head and page numbers
+ * apart is where they sit, not repetition. */
+static void test_furniture_alone(vd_ctx *ctx)
+{
+    /* a book page: page number, running title and chapter on the first
+     * line, a clear gap, then the text, the first lines of it in the top
+     * band too */
+    page *p = pg_new(300, 500);
+    pg_line(p, 30, 20, 7, 0, "400");
+    pg_line(p, 110, 20, 7, 0, "BRITISH HUSBANDRY.");
+    pg_line(p, 230, 20, 7, 0, "[Ch. XIX.");
+    static const char *const a[] = { "Body text starts here right under",
+                                     "the running head and goes on down",
+                                     "the page line by line as usual", NULL };
+    float y = 40;
+    for (const char *const *l = a; *l; l++, y += 10)
+        pg_line(p, 30, y, 8, 0, *l);
+    pg_line(p, 30, y + 12, 8, 0, "Figure 3. A caption at the foot");
+    char *h = page_html(ctx, p, NULL, 0);
+    if (!tap_ok(in_order(h, "<p class=\"page_number\">400</p>",
+                         "<p class=\"page_header\">BRITISH HUSBANDRY.</p>",
+                         "<p class=\"page_header\">[Ch. XIX.</p>",
+                         "<p>Body text starts here", NULL) &&
+                    strstr(h, "<p>Figure 3. A caption at the foot</p>"),
+                "furniture alone: a running head with a page number; a caption "
+                "at the foot is no footer"))
+        tap_diag("%s", h);
+    free(h);
+    pg_free(p);
+
+    /* journal page: a tight two-line head in small print, then the text
+     * whose first lines are in the top band but not set apart */
+    p = pg_new(600, 800);
+    pg_line(p, 150, 8, 8, 0, "Downloaded from example.org on July 1, 2017");
+    pg_line(p, 70, 18, 7.5f, 0, "Advocacy in Action");
+    pg_line(p, 520, 18, 7.5f, 0, "447");
+    static const char *const b[] = { "stakeholders has occurred in other",
+                                     "nations, with groups and people",
+                                     "refusing to risk being appropriated",
+                                     "into the industry's relations and",
+                                     "ambitions, as it now looks like.",
+                                     NULL };
+    para(p, 70, 48, b);
+    pg_line(p, 300, 480, 8.5f, 0, "62");
+    h = page_html(ctx, p, NULL, 0);
+    tap_ok(count(h, "class=\"page_header\"") == 2 &&
+               strstr(h, "<p class=\"page_number\">447</p>") &&
+               strstr(h, "<p>stakeholders has occurred") &&
+               strstr(h, "<p class=\"page_number\">62</p>"),
+           "furniture alone: a two-line head over text; a page number "
+           "ending a short page");
+    free(h);
+    pg_free(p);
+
+    /* a table whose head row starts the page is no running head */
+    p = pg_new(600, 800);
+    pg_line_gap(p, 72, 20, 9, 0, "Animal|Action|Result", 8);
+    pg_line_gap(p, 72, 45, 10, 0, "Cat|Says|Meow", 9.2f);
+    pg_line_gap(p, 72, 57, 10, 0, "Dog|Says|Woof", 9.2f);
+    pg_line_gap(p, 72, 69, 10, 0, "Cow|Says|Moo", 9.2f);
+    h = page_html(ctx, p, NULL, 0);
+    tap_ok(!strstr(h, "page_header") && strstr(h, "<table>"),
+           "furniture alone: a table's head row is not a running head");
+    free(h);
+    pg_free(p);
+}
+
 /* ---- stage 6: reading order ---- */
 
 static void test_order(vd_ctx *ctx)
@@ -601,6 +668,7 @@ int main(void)
     test_lists(ctx);
     test_tables(ctx);
     test_furniture(ctx);
+    test_furniture_alone(ctx);
     test_order(ctx);
     test_frames(ctx);
     test_rtl(ctx);
