@@ -76,6 +76,13 @@ static int can_join(const lay *L, const blk *b, const seg *g)
         return 0;
     if (b->kind != VD__TL_ITEM && g->x1 < b->x1 - 1.5f * em)
         return 0;
+    /* a line in another size, far left of the one under it (a
+     * right-aligned credit line over a column), is not that paragraph's
+     * first line; a hanging indent is narrower, the lines of a centred
+     * or right-aligned block share their size */
+    if (b->kind == VD__TL_PARA && b->nlines == 1 && g->x1 > b->x1 + 3 * em &&
+        fabsf(g->size - b->size) > 0.05f * fmaxf(g->size, b->size))
+        return 0;
     if (b->nlines >= 2 &&
         fabsf((vd__tl_vc(g) - vd__tl_vc(last)) - b->pitch) > 0.3f * lh)
         return 0;

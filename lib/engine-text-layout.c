@@ -59,6 +59,29 @@ static int ends_hyphen(const tw *w)
             (unsigned char)w->s[w->len - 1] == 0x90);
 }
 
+/* A word, escaped; two single quotes set as one double quote (‘‘ ’’, as
+ * TeX and some fonts draw them) come out as the double quote they show. */
+static void put_word(emit *e, const char *s, size_t len)
+{
+    const char *p = s, *end = s + len;
+    while (p < end) {
+        const char *q = p;
+        while (q + 6 <= end &&
+               !(q[0] == '\xE2' && q[1] == '\x80' &&
+                 (q[2] == '\x98' || q[2] == '\x99') && q[3] == '\xE2' &&
+                 q[4] == '\x80' && q[5] == q[2]))
+            q++;
+        if (q + 6 > end)
+            q = end;
+        vd__buf_html_escape(e->L->ctx, e->h, p, (size_t)(q - p));
+        if (q == end)
+            break;
+        vd__buf_puts(e->L->ctx, e->h,
+                     q[2] == '\x98' ? "\xE2\x80\x9C" : "\xE2\x80\x9D");
+        p = q + 6;
+    }
+}
+
 /* Text of segments FIRST.. (chained by next), lines joined with spaces
  * and words split at a line end re-joined; SKIP drops a list marker. */
 static void put_text(emit *e, int first, int skip_marker)
@@ -76,7 +99,7 @@ static void put_text(emit *e, int first, int skip_marker)
             if (words && !glue)
                 vd__buf_putc(L->ctx, e->h, ' ');
             size_t len = x->len;
-            glue = 0;
+            glue = x->glue;
             if (L->w[w].next < 0 && L->s[s].next >= 0 && ends_hyphen(x)) {
                 const seg *ng = &L->s[L->s[s].next];
                 uint32_t c =
@@ -88,7 +111,7 @@ static void put_text(emit *e, int first, int skip_marker)
                     len -= x->s[len - 1] == '-' ? 1 : soft ? 2 : 3;
                 }
             }
-            vd__buf_html_escape(L->ctx, e->h, x->s, len);
+            put_word(e, x->s, len);
             words++;
         }
     }

@@ -30,7 +30,8 @@ typedef struct vd__tl_word { /* a word in its frame */
     const char *s;
     uint32_t len;
     uint8_t flags, line_end;
-    int next; /* next word of its segment, -1 */
+    uint8_t glue; /* no space before the next word (a drop cap) */
+    int next;     /* next word of its segment, -1 */
 } vd__tl_word;
 
 typedef struct vd__tl_seg { /* words on one baseline with no wide gap */

@@ -409,6 +409,14 @@ out:
     vd__free(map);
 }
 
+/* Is the word one letter (a drop cap, not a dash or a bullet)? */
+static int one_letter(const tw *w)
+{
+    uint32_t c = vd__tl_utf8_first(w->s, w->len);
+    size_t cl = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    return w->len == cl && ((c | 32) - 'a' < 26u || (c >= 0xC0 && c < 0x250));
+}
+
 /* Words of direction DIR -> segments: Poppler's lines cut where a gap
  * is wider than a space can be (table cells, columns, tab stops). */
 static vd_status build_segments(lay *L, const uint8_t *dir, int want)
@@ -440,6 +448,7 @@ static vd_status build_segments(lay *L, const uint8_t *dir, int want)
         w->len = pw->len;
         w->flags = pw->flags;
         w->line_end = pw->line_end;
+        w->glue = 0;
         w->next = -1;
     }
     seg g;
@@ -488,7 +497,13 @@ static vd_status build_segments(lay *L, const uint8_t *dir, int want)
                            gap < 4 * em && gap > -0.2f * em;
                 int wide = gap > 1.0f * em &&
                            (ng < 3 || gap > 2.5f * med || gap > 2.5f * em);
-                if (ov < 0.4f * mh || (!keep && (wide || gap < -0.6f * em))) {
+                /* a drop cap or a big symbol beside a line is no word of
+                 * it (see drop_caps) */
+                int big =
+                    fmaxf(p->size, w->size) > 1.8f * fminf(p->size, w->size) &&
+                    one_letter(p->size > w->size ? p : w);
+                if (ov < 0.4f * mh || big ||
+                    (!keep && (wide || gap < -0.6f * em))) {
                     vd__tl_seg_finish(L, &g);
                     push_seg(L, &g);
                     memset(&g, 0, sizeof g);
@@ -570,7 +585,11 @@ static int build_rows(lay *L, int **row_start_out)
             seg *p = &L->s[idx[k]], *q = &L->s[idx[m]];
             float em = fmaxf(p->size, q->size);
             float gap = q->x1 - p->x2;
-            if (gap < 0.8f * em && gap > -0.5f * em && !q->marker) {
+            /* a drop cap stays apart from the line beside it */
+            const seg *bs = p->size > q->size ? p : q;
+            int big = bs->nw == 1 && one_letter(&L->w[bs->first]) &&
+                      fmaxf(p->size, q->size) > 1.8f * fminf(p->size, q->size);
+            if (gap < 0.8f * em && gap > -0.5f * em && !q->marker && !big) {
                 L->w[p->last].next = q->first;
                 p->last = q->last;
                 p->nw += q->nw;
@@ -618,6 +637,44 @@ vd_status vd__tl_dirs(vd_ctx *ctx, const vd__pdf_text *t, uint8_t **dir_out,
     return VD_OK;
 }
 
+/* A drop cap: one capital letter standing two or more lines tall at the
+ * start of a paragraph, the first line beside it continuing its word
+ * ("O" "ver the past ..."). It joins that line, glued to its first
+ * word, and the line starts where the letter does. */
+static void drop_caps(lay *L)
+{
+    for (int i = 0; i < L->ns; i++) {
+        seg *g = &L->s[i];
+        if (g->dead || g->nw != 1)
+            continue;
+        if (!one_letter(&L->w[g->first]))
+            continue;
+        /* the line beside its top, in text less than half its size */
+        int best = -1;
+        for (int j = 0; j < L->ns; j++) {
+            const seg *h = &L->s[j];
+            float lh = h->y2 - h->y1;
+            if (j == i || h->dead || h->size * 1.8f > g->size ||
+                g->y2 - g->y1 < 1.8f * lh || h->x1 < g->x2 - 1 ||
+                h->x1 - g->x2 > 2 * h->size || fabsf(h->y1 - g->y1) > lh)
+                continue;
+            if (best < 0 || h->y1 < L->s[best].y1)
+                best = j;
+        }
+        if (best < 0)
+            continue;
+        seg *h = &L->s[best];
+        L->w[g->first].glue = 1;
+        L->w[g->first].next = h->first;
+        h->first = g->first;
+        h->nw++;
+        h->nbytes += g->nbytes;
+        h->x1 = g->x1;
+        h->text_x = g->x1;
+        g->dead = 1;
+    }
+}
+
 int vd__tl_rtl_frame(const vd__pdf_text *t, const uint8_t *dir, int f)
 {
     /* a page reads right to left when most of its text of that direction
@@ -653,7 +710,10 @@ vd_status vd__tl_lay_init(lay *L, vd_ctx *ctx, const vd__pdf_text *t,
     if (L->ns == 0)
         return VD_OK;
     L->nr = build_rows(L, &L->rs);
-    return L->nr < 0 ? VD_ERR_NOMEM : VD_OK;
+    if (L->nr < 0)
+        return VD_ERR_NOMEM;
+    drop_caps(L);
+    return VD_OK;
 }
 
 size_t vd__tl_seg_text(const lay *L, int si, char *buf, size_t n)

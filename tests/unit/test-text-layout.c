@@ -329,6 +329,26 @@ static void test_paragraphs(vd_ctx *ctx)
     pg_free(p);
 }
 
+static void test_drop_cap(vd_ctx *ctx)
+{
+    /* a capital three lines tall starts the paragraph; the lines beside
+     * it are indented past it */
+    page *p = pg_new(600, 800);
+    pg_word(p, 72, 98, 96, 134, 32, 0, 0, "O", 1, 1);
+    pg_line(p, 98, 100, 10, 0, "ver the past three decades ‘‘increasing");
+    pg_line(p, 98, 112, 10, 0, "pressure’’ from the side has brought");
+    pg_line(p, 98, 124, 10, 0, "change to the business and beyond,");
+    pg_line(p, 72, 136, 10, 0, "well past the letter and to the end.");
+    char *h = page_html(ctx, p, NULL, 0);
+    tap_ok(strstr(h, "<p>Over the past three decades \xE2\x80\x9Cincreasing "
+                     "pressure\xE2\x80\x9D from the side") != NULL &&
+               count(h, "<p>") == 1,
+           "paragraphs: a drop cap joins its word; doubled single quotes "
+           "read as double");
+    free(h);
+    pg_free(p);
+}
+
 /* ---- headings ---- */
 
 static void test_headings(vd_ctx *ctx)
@@ -664,6 +684,7 @@ int main(void)
     vd_ctx *ctx = vd_ctx_new(NULL);
     test_lines(ctx);
     test_paragraphs(ctx);
+    test_drop_cap(ctx);
     test_headings(ctx);
     test_lists(ctx);
     test_tables(ctx);
