@@ -171,30 +171,70 @@ vd_status vd__tl_blocks(lay *L)
     return VD_OK;
 }
 
+/* A numbered item standing alone, set like a heading ("2. Pythagorean
+ * Theorem" in bold): no item of its kind lines up with it nearby. */
+static int lone_item(const lay *L, const blk *b)
+{
+    float lh = b->nlines ? (b->y2 - b->y1) / b->nlines : 0;
+    for (int i = 0; i < L->nb; i++) {
+        const blk *o = &L->b[i];
+        if (o == b || o->kind != VD__TL_ITEM || o->ordered != b->ordered)
+            continue;
+        float dy = o->y1 > b->y2 ? o->y1 - b->y2 : b->y1 - o->y2;
+        if (fabsf(o->x1 - b->x1) < 1.5f * fmaxf(b->size, 1) &&
+            dy < 3 * fmaxf(lh, b->size))
+            return 0;
+    }
+    return 1;
+}
+
 /* Headings from the block's size against the document's, or bold body
- * text standing alone in a short block. */
+ * text standing alone in a short block; never a formula (an "=" or math
+ * signs, few letters) nor a run of sentences (long, ending in a full
+ * stop). */
 void vd__tl_classify(lay *L, const vd__tl_doc *d)
 {
     float body = L->body;
     for (int i = 0; i < L->nb; i++) {
         blk *b = &L->b[i];
-        if (b->kind != VD__TL_PARA || b->nlines > 3)
+        int item = b->kind == VD__TL_ITEM && b->ordered;
+        if ((b->kind != VD__TL_PARA && !item) || b->nlines > 3)
             continue;
-        int bytes = 0, alpha = 0;
+        int bytes = 0, alpha = 0, other = 0, words = 0, math = 0;
         for (int s = b->first; s >= 0; s = L->s[s].next) {
             bytes += L->s[s].nbytes;
+            words += L->s[s].nw;
             for (int w = L->s[s].first; w >= 0; w = L->w[w].next)
                 for (uint32_t k = 0; k < L->w[w].len; k++) {
-                    unsigned char c = (unsigned char)L->w[w].s[k];
-                    alpha += (c | 32) >= 'a' && (c | 32) <= 'z';
-                    alpha += c >= 0xC0;
+                    const char *p = L->w[w].s + k;
+                    unsigned char c = (unsigned char)*p;
+                    if ((c & 0xC0) == 0x80)
+                        continue;
+                    uint32_t u =
+                        c < 0x80 ? c : vd__tl_utf8_first(p, L->w[w].len - k);
+                    /* letters of any script; not punctuation, symbols,
+                     * CJK or full-width punctuation */
+                    int letter = (u | 32) - 'a' < 26u ||
+                                 (u >= 0xC0 && !(u >= 0x2000 && u < 0x2C00) &&
+                                  !(u >= 0x3000 && u < 0x3040) &&
+                                  !(u >= 0xFF00 && u < 0xFF10) &&
+                                  !(u >= 0xFF1A && u < 0xFF21));
+                    alpha += letter;
+                    other += !letter && !(u >= '0' && u <= '9') &&
+                             !(u >= 0xFF10 && u < 0xFF1A);
+                    math += u == '=' || (u >= 0x2200 && u < 0x2300);
                 }
         }
-        if (alpha < 2 || bytes > 200)
+        if (alpha < 2 || bytes > 200 || math || alpha < other)
             continue;
         const seg *ls = &L->s[b->last];
         const tw *lw = &L->w[ls->last];
         char endc = lw->len ? lw->s[lw->len - 1] : 0;
+        if (endc == '.' && words > 6)
+            continue; /* a sentence */
+        if (item && !((b->bold || b->size >= body * 1.1f) && bytes <= 120 &&
+                      b->nlines == 1 && lone_item(L, b)))
+            continue;
         int nh = d && d->nhead ? d->nhead : 0;
         if (body > 0 && b->size >= body * 1.15f) {
             int level = 1;

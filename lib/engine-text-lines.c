@@ -409,6 +409,21 @@ out:
     vd__free(map);
 }
 
+/* Small capitals: only capital letters and figures. */
+static int capitals(const tw *w)
+{
+    for (uint32_t i = 0; i < w->len; i++)
+        if (!((w->s[i] >= 'A' && w->s[i] <= 'Z') ||
+              (w->s[i] >= '0' && w->s[i] <= '9')))
+            return 0;
+    return w->len > 0;
+}
+
+static float word_vc(const tw *w)
+{
+    return (w->y1 + w->y2) / 2;
+}
+
 /* Is the word one letter (a drop cap, not a dash or a bullet)? */
 static int one_letter(const tw *w)
 {
@@ -508,6 +523,18 @@ static vd_status build_segments(lay *L, const uint8_t *dir, int want)
                     push_seg(L, &g);
                     memset(&g, 0, sizeof g);
                 }
+            }
+            /* Poppler's space between a word and the small capitals
+             * that touch it ("GPT-4" "O") is none; other words set tight
+             * may be the PDF's way to space them */
+            if (g.nw > 0 && !bidi) {
+                const tw *p = &L->w[k - 1];
+                float em = fmaxf(p->size, w->size);
+                float gap = word_gap(p, w);
+                L->w[k - 1].glue = gap < 0.06f * em && gap > -0.2f * em &&
+                                   fabsf(p->size - w->size) > 0.1f * em &&
+                                   fabsf(word_vc(p) - word_vc(w)) < 0.3f * em &&
+                                   capitals(p->size < w->size ? p : w);
             }
             seg_add_word(L, &g, k);
         }

@@ -506,8 +506,9 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
             s = next;
             continue;
         }
+        /* zero-width spaces part words and draw nothing */
         int sep = c == '\n' || c == '\r' || g_unichar_isspace(c) ||
-                  c == 0xFEFF || (guint)ri >= nrects;
+                  c == 0xFEFF || c == 0x200B || (guint)ri >= nrects;
         if (sep) {
             if (c == '\n' && a.open)
                 a.w.line_end = 1;

@@ -380,6 +380,26 @@ static void test_headings(vd_ctx *ctx)
            "headings: levels from the sizes; bold body-size line below them");
     free(h);
     pg_free(p);
+
+    /* larger than the body yet no heading: a formula, a sentence; a
+     * numbered line in bold standing alone is one */
+    p = pg_new(600, 800);
+    pg_line(p, 72, 60, 10, VD__PDF_BOLD, "2. Pythagorean Theorem");
+    pg_line(p, 200, 90, 14, 0, "a2 + b2 = c2");
+    pg_line(p, 72, 120, 10, 0, "In right triangles the hypotenuse squared");
+    pg_line(p, 72, 132, 10, 0, "equals the sum of the other squares.");
+    pg_line(p, 72, 160, 14, 0,
+            "We thank the department for its support of this work.");
+    pg_line(p, 72, 190, 10, 0, "More body text follows the thanks here.");
+    h = page_html(ctx, p, &d, 0);
+    tap_ok(in_order(h, "<h3>2. Pythagorean Theorem</h3>", "<p>a2 + b2 = c2</p>",
+                    "<p>In right triangles", "<p>We thank the department",
+                    NULL) &&
+               !strstr(h, "<ol>"),
+           "headings: not a formula nor a sentence; a lone numbered bold "
+           "line");
+    free(h);
+    pg_free(p);
 }
 
 /* ---- lists ---- */
