@@ -289,7 +289,9 @@ static vd_status layout_frame(vd_ctx *ctx, const vd__pdf_text *t,
         order[k] = i;
     }
     if (st == VD_OK) {
-        e->L = &L;
+        /* the frame's own emitter: L lives only here */
+        emit fe = *e;
+        fe.L = &L;
         /* headers, then the text in reading order, then footnotes,
          * footers and page numbers */
         for (int pass = 0; pass < 3; pass++) {
@@ -297,9 +299,9 @@ static vd_status layout_frame(vd_ctx *ctx, const vd__pdf_text *t,
                 for (int i = 0; i < n;) {
                     const blk *b = &L.b[order[i]];
                     if (b->kind == VD__TL_ITEM)
-                        i += emit_list(e, order + i, n - i);
+                        i += emit_list(&fe, order + i, n - i);
                     else
-                        emit_block(e, &L.b[order[i++]]);
+                        emit_block(&fe, &L.b[order[i++]]);
                 }
                 continue;
             }
@@ -309,7 +311,7 @@ static vd_status layout_frame(vd_ctx *ctx, const vd__pdf_text *t,
                     b->cls == VD__TL_HEADER ||
                     (b->cls == VD__TL_PAGENUM && b->y1 < 0.5f * (float)L.fh);
                 if ((pass == 0) == head)
-                    emit_block(e, b);
+                    emit_block(&fe, b);
             }
         }
         st = e->h->err;

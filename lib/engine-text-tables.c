@@ -412,8 +412,7 @@ static int prose(const tbl *T)
         cells++;
         words += L->s[T->p[i].si].nw;
     }
-    return prose_cols >= 2 || (T->ncol >= 2 && prose_cols == T->ncol) ||
-           (T->ncol == 2 && words > 5 * cells);
+    return prose_cols >= 2 || (T->ncol == 2 && words > 5 * cells);
 }
 
 /* ---- rows of the table ---- */
@@ -730,10 +729,8 @@ static vd_status make_table(lay *L, int r0, int r1, int *ok)
                 in->last = pc->si;
             int e = pc->c1 > in->col + in->span - 1 ? pc->c1
                                                     : in->col + in->span - 1;
-            if (pc->c0 < in->col) {
-                in->span += in->col - pc->c0;
+            if (pc->c0 < in->col)
                 in->col = pc->c0;
-            }
             in->span = e - in->col + 1;
             continue;
         }

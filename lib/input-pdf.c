@@ -201,7 +201,7 @@ static uint8_t font_flags(const char *name)
     uint8_t fl = 0;
     char low[128];
     size_t i = 0;
-    for (; name[i] && i < sizeof low - 1; i++)
+    for (; i < sizeof low - 1 && name[i]; i++)
         low[i] = (char)g_ascii_tolower(name[i]);
     low[i] = '\0';
     if (strstr(low, "bold") || strstr(low, "black") || strstr(low, "heavy") ||

@@ -147,7 +147,8 @@ static char *page_html(vd_ctx *ctx, page *p, const vd__tl_doc *d, int bbox)
     return r ? r : strdup("");
 }
 
-/* Does H hold the strings in this order (NULL-terminated)? */
+/* Does H hold the strings in this order (END-terminated)? */
+#define END ((const char *)0)
 static int in_order(const char *h, ...)
 {
     va_list ap;
@@ -244,7 +245,7 @@ static void test_lines(vd_ctx *ctx)
     p = pg_new(600, 800);
     pg_line(p, 72, 100, 10, 0, "first line");
     pg_line(p, 72, 112, 10, 0, "second line");
-    x = pg_line(p, 300, 101.5f, 10, 0, "Name|Value");
+    pg_line(p, 300, 101.5f, 10, 0, "Name|Value");
     s = segments(ctx, p, &nr);
     tap_ok(nr == 2 && strcmp(s, "[first line][Name][Value][second line]") == 0,
            "rows: baselines band into rows, left to right: %s", s);
@@ -276,7 +277,7 @@ static void test_paragraphs(vd_ctx *ctx)
                     "here.</p>",
                     "<p>A second paragraph after a blank line between "
                     "them.</p>",
-                    NULL),
+                    END),
            "paragraphs: lines joined, a blank line parts them");
     free(h);
     pg_free(p);
@@ -293,7 +294,7 @@ static void test_paragraphs(vd_ctx *ctx)
     tap_ok(count(h, "<p>") == 2 &&
                in_order(h, "then stop.</p>",
                         "<p>Indented, the next one begins and goes on.</p>",
-                        NULL),
+                        END),
            "paragraphs: an indented line starts a new one");
     free(h);
     pg_free(p);
@@ -310,7 +311,7 @@ static void test_paragraphs(vd_ctx *ctx)
     para(p, 72, 100, d);
     h = page_html(ctx, p, NULL, 0);
     tap_ok(count(h, "<p>") == 2 &&
-               in_order(h, "end of it.</p>", "<p>vvvv", NULL),
+               in_order(h, "end of it.</p>", "<p>vvvv", END),
            "paragraphs: a short line in justified text ends the paragraph");
     free(h);
     pg_free(p);
@@ -376,7 +377,7 @@ static void test_headings(vd_ctx *ctx)
            d.nhead, d.head_sizes[0], d.head_sizes[1]);
     char *h = page_html(ctx, p, &d, 0);
     tap_ok(in_order(h, "<h1>Main Title</h1>", "<h2>Section One</h2>",
-                    "<h3>Bold Run-in Title</h3>", NULL),
+                    "<h3>Bold Run-in Title</h3>", END),
            "headings: levels from the sizes; bold body-size line below them");
     free(h);
     pg_free(p);
@@ -394,7 +395,7 @@ static void test_headings(vd_ctx *ctx)
     h = page_html(ctx, p, &d, 0);
     tap_ok(in_order(h, "<h3>2. Pythagorean Theorem</h3>", "<p>a2 + b2 = c2</p>",
                     "<p>In right triangles", "<p>We thank the department",
-                    NULL) &&
+                    END) &&
                !strstr(h, "<ol>"),
            "headings: not a formula nor a sentence; a lone numbered bold "
            "line");
@@ -419,7 +420,7 @@ static void test_lists(vd_ctx *ctx)
     tap_ok(in_order(h, "<ul>", "<li>first item</li>",
                     "<li>second item that wraps onto a second line</li>",
                     "<li>third</li>", "</ul>", "<ol>", "<li>one</li>",
-                    "<li>two</li>", "<li>three</li>", "</ol>", NULL),
+                    "<li>two</li>", "<li>three</li>", "</ol>", END),
            "lists: bullets, a wrapped item, numbers and letters");
     free(h);
     pg_free(p);
@@ -442,7 +443,7 @@ static void test_tables(vd_ctx *ctx)
     tap_ok(in_order(h, "<p>Some text before the table.</p>", "<table>",
                     "<tr><td>Apples</td><td>1,200</td><td>1,350</td></tr>",
                     "<tr><td>Total</td><td>2,000</td><td>2,300</td></tr>",
-                    "</table>", "<p>Some text after the table.</p>", NULL),
+                    "</table>", "<p>Some text after the table.</p>", END),
            "tables: rows and columns of cells between paragraphs");
     if (!tap_ok(strstr(h, "<tr><td></td><th colspan=\"2\">Fiscal "
                           "year</th></tr><tr><th>Item</th><th>2024</th>"
@@ -510,7 +511,7 @@ static void test_furniture(vd_ctx *ctx)
                     "<p class=\"page_header\">Journal of Made-up Results, "
                     "vol. 7</p>",
                     "<p>Body text", "<p class=\"page_number\">Page 2 of 9</p>",
-                    NULL),
+                    END),
            "furniture: the running head and the page number across pages");
     free(h);
     for (int i = 0; i < 3; i++)
@@ -539,7 +540,7 @@ static void test_furniture_alone(vd_ctx *ctx)
     if (!tap_ok(in_order(h, "<p class=\"page_number\">400</p>",
                          "<p class=\"page_header\">BRITISH HUSBANDRY.</p>",
                          "<p class=\"page_header\">[Ch. XIX.</p>",
-                         "<p>Body text starts here", NULL) &&
+                         "<p>Body text starts here", END) &&
                     strstr(h, "<p>Figure 3. A caption at the foot</p>"),
                 "furniture alone: a running head with a page number; a caption "
                 "at the foot is no footer"))
@@ -613,7 +614,7 @@ static void test_order(vd_ctx *ctx)
     char *h = page_html(ctx, p, NULL, 0);
     tap_ok(in_order(h, "A Title Across", "Column one, part one",
                     "Column two, part one", "Figure 1:", "Column one, part two",
-                    "Column two, part two", NULL),
+                    "Column two, part two", END),
            "order: columns top to bottom, left to right; full-width "
            "blocks between column runs");
     free(h);
