@@ -159,6 +159,11 @@ static int page_number_text(const lay *L, const seg *g)
     return page_number_str(buf);
 }
 
+int vd__tl_page_number(const lay *L, const seg *g)
+{
+    return page_number_text(L, g);
+}
+
 /* The same for the live segments of row R taken together ("Página" "1
  * de" "9" set as three pieces). */
 static int page_number_row(const lay *L, int r)

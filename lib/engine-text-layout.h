@@ -43,6 +43,8 @@ typedef struct vd__tl_seg { /* words on one baseline with no wide gap */
     uint8_t cls;                        /* VD__TL_HEADER .. */
     uint8_t dead;                       /* merged into another */
     float text_x; /* where the text after a list marker starts */
+    float vc, lh; /* the line's middle and height: the median of its
+                     words' (a stray tall glyph does not move them) */
     int row;
     int blk;
     int next; /* next segment of its block or table cell, -1 */
@@ -117,7 +119,7 @@ uint32_t vd__tl_utf8_first(const char *s, uint32_t len);
 int vd__tl_marker(const vd__tl_word *w); /* 1 bullet, 2 number, 0 */
 static inline float vd__tl_vc(const vd__tl_seg *g)
 {
-    return (g->y1 + g->y2) / 2;
+    return g->vc;
 }
 
 /* ---- engine-text-furniture.c ---- */
@@ -128,6 +130,9 @@ void vd__tl_furniture(vd__tl_lay *L, const vd__tl_doc *d);
 /* For a frame other than the page's main one: its lines along the
  * page's edge (stamps in the margin) are furniture. */
 void vd__tl_margin_stamps(vd__tl_lay *L);
+/* Does segment G read like a page number ("3", "Page 3 of 10", "7-45",
+ * "iv")? 2 when it says so in words, 1 for a bare number, 0 if not. */
+int vd__tl_page_number(const vd__tl_lay *L, const vd__tl_seg *g);
 /* Small print under the text that starts with a note mark. */
 void vd__tl_footnotes(vd__tl_lay *L);
 

@@ -220,6 +220,12 @@ static void seg_add_word(lay *L, seg *g, int wi)
     g->nbytes += (int)w->len + 1;
 }
 
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
 /* Character-weighted size, boldness, numeric content and list marker. */
 void vd__tl_seg_finish(lay *L, seg *g)
 {
@@ -252,6 +258,20 @@ void vd__tl_seg_finish(lay *L, seg *g)
         num += numeric_word(&L->w[i]);
     }
     g->size = best > 0 ? best : g->y2 - g->y1;
+    /* the line's middle and height from its words' medians */
+    float t[32], b[32];
+    int n = 0;
+    for (int i = g->first; i >= 0 && n < 32; i = L->w[i].next)
+        t[n] = L->w[i].y1, b[n++] = L->w[i].y2;
+    if (n > 2) {
+        qsort(t, (size_t)n, sizeof *t, cmp_float);
+        qsort(b, (size_t)n, sizeof *b, cmp_float);
+        g->vc = (t[n / 2] + b[n / 2]) / 2;
+        g->lh = b[n / 2] - t[n / 2];
+    } else {
+        g->vc = (g->y1 + g->y2) / 2;
+        g->lh = g->y2 - g->y1;
+    }
     g->bold = all > 0 && bold * 10 >= all * 9;
     g->rtl = rtl * 2 > all;
     g->numeric = num * 2 > g->nw || (g->nw <= 2 && num > 0);
@@ -276,12 +296,6 @@ static int push_seg(lay *L, const seg *g)
 static float word_gap(const tw *p, const tw *w)
 {
     return w->x1 - p->x2;
-}
-
-static int cmp_float(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
 }
 
 static float median(float *v, int n)
@@ -595,11 +609,11 @@ static int build_rows(lay *L, int **row_start_out)
     int nr = 0, i = 0;
     while (i < n) {
         const seg *a = &L->s[idx[i]];
-        float ah = a->y2 - a->y1;
+        float ah = a->lh;
         int j = i + 1;
         while (j < n) {
             const seg *b = &L->s[idx[j]];
-            float bh = b->y2 - b->y1;
+            float bh = b->lh;
             if (vd__tl_vc(b) - vd__tl_vc(a) > 0.45f * fminf(ah, bh))
                 break;
             j++;
@@ -662,6 +676,80 @@ vd_status vd__tl_dirs(vd_ctx *ctx, const vd__pdf_text *t, uint8_t **dir_out,
     for (size_t i = 0; i < t->nwords; i++)
         counts[dir[i]] += (int)t->words[i].len;
     return VD_OK;
+}
+
+/* Does a row near R keep the gap [A, B] open: no text over it, and text
+ * on both sides of it or lined up with one of its edges (a column's
+ * gutter where the columns' lines do not share baselines, a table's
+ * column)? Or is there no row near at all? EM: the text size. */
+static int gap_kept(const lay *L, int r, float a, float b, float em)
+{
+    int rows = 0;
+    float in = 0.25f * (b - a);
+    for (int q = r - 3; q <= r + 3; q++) {
+        if (q < 0 || q >= L->nr || q == r)
+            continue;
+        int open = 1, left = 0, right = 0, edge = 0;
+        for (int k = L->rs[q]; k < L->rs[q + 1]; k++) {
+            const seg *g = &L->s[L->rows[k]];
+            if (g->dead)
+                continue;
+            if (g->x1 < b - in && g->x2 > a + in)
+                open = 0; /* text runs over the gap */
+            left |= g->x2 <= a + in;
+            right |= g->x1 >= b - in;
+            edge |= fabsf(g->x2 - a) < em || fabsf(g->x1 - b) < em;
+        }
+        if (open && ((left && right) || edge))
+            return 1;
+        rows += left || right || !open;
+    }
+    return rows == 0;
+}
+
+/* Scanned pages' text layers break lines where the OCR saw a wide space
+ * (justified type): pieces of a row a little more than a space apart
+ * join when no row around keeps that gap open. A page number stays
+ * apart from the running title beside it at the page's edge. */
+static void join_wide_spaces(lay *L)
+{
+    int out = 0;
+    for (int r = 0; r < L->nr; r++) {
+        int start = out, prev = -1;
+        for (int k = L->rs[r]; k < L->rs[r + 1]; k++) {
+            int si = L->rows[k];
+            seg *q = &L->s[si];
+            if (q->dead)
+                continue;
+            if (prev >= 0) {
+                seg *p = &L->s[prev];
+                float em = fmaxf(p->size, q->size), gap = q->x1 - p->x2;
+                float vc = vd__tl_vc(q) / (float)L->fh;
+                int edge = vc < 0.12f || vc > 0.88f;
+                if (gap >= 0.8f * em && gap < 2.5f * em && !q->marker &&
+                    !(edge &&
+                      (vd__tl_page_number(L, p) || vd__tl_page_number(L, q))) &&
+                    fmaxf(p->size, q->size) < 1.5f * fminf(p->size, q->size) &&
+                    !gap_kept(L, r, p->x2, q->x1, em)) {
+                    L->w[p->last].next = q->first;
+                    p->last = q->last;
+                    p->nw += q->nw;
+                    p->nbytes += q->nbytes;
+                    p->x1 = fminf(p->x1, q->x1), p->y1 = fminf(p->y1, q->y1);
+                    p->x2 = fmaxf(p->x2, q->x2), p->y2 = fmaxf(p->y2, q->y2);
+                    q->dead = 1;
+                    if (p->rtl || q->rtl || (L->frame & VD__TL_MIRROR))
+                        bidi_order(L, p);
+                    vd__tl_seg_finish(L, p);
+                    continue;
+                }
+            }
+            L->rows[out++] = si;
+            prev = si;
+        }
+        L->rs[r] = start;
+    }
+    L->rs[L->nr] = out;
 }
 
 /* A drop cap: one capital letter standing two or more lines tall at the
@@ -739,6 +827,7 @@ vd_status vd__tl_lay_init(lay *L, vd_ctx *ctx, const vd__pdf_text *t,
     L->nr = build_rows(L, &L->rs);
     if (L->nr < 0)
         return VD_ERR_NOMEM;
+    join_wide_spaces(L);
     drop_caps(L);
     return VD_OK;
 }

@@ -240,6 +240,33 @@ static void test_lines(vd_ctx *ctx)
            "lines: pieces a space apart on one baseline merge: %s", s);
     pg_free(p);
 
+    /* a scan's text layer breaks a line at a wide space; no line around
+     * keeps that gap open, so the pieces are one line again; a column
+     * gutter kept by the lines around stays */
+    p = pg_new(600, 800);
+    x = pg_line(p, 72, 100, 10, 0, "a scanned line was very");
+    pg_line(p, x + 18, 100, 10, 0, "trifling. Since the use of it");
+    pg_line(p, 72, 112, 10, 0, "the next line of the scan runs right across");
+    pg_line(p, 72, 124, 10, 0, "and so does this one all the way over there");
+    s = segments(ctx, p, &nr);
+    tap_ok(strstr(s, "[a scanned line was very trifling. Since the use of "
+                     "it]") != NULL,
+           "rows: a wide space no other line keeps open joins: %s", s);
+    pg_free(p);
+    /* columns whose lines do not share baselines: the gutter stays where
+     * two lines happen to meet */
+    p = pg_new(600, 800);
+    pg_line(p, 72, 100, 10, 0, "left column text here");
+    pg_line(p, 72, 112, 10, 0, "left column goes on");
+    pg_line(p, 72, 124, 10, 0, "left column again x");
+    pg_line(p, 190, 106, 10, 0, "right column text");
+    pg_line(p, 190, 124, 10, 0, "right one meets it");
+    pg_line(p, 190, 136, 10, 0, "right column ends");
+    s = segments(ctx, p, &nr);
+    tap_ok(strstr(s, "[left column again x][right one meets it]") != NULL,
+           "rows: a column gutter lined up with other lines stays: %s", s);
+    pg_free(p);
+
     /* two lines a baseline apart are two rows; a superscript-sized drift
      * within one row is not */
     p = pg_new(600, 800);
