@@ -280,9 +280,8 @@ static int row_box(const lay *L, int r, float *top, float *bot, float *h)
     }
     if (!n || !alnum)
         return 0;
-    qsort(t, (size_t)n, sizeof *t, cmp_float);
-    qsort(b, (size_t)n, sizeof *b, cmp_float);
-    *top = t[n / 2], *bot = b[n / 2], *h = *bot - *top;
+    *top = vd__tl_median(t, n), *bot = vd__tl_median(b, n);
+    *h = *bot - *top;
     return *bot > *top;
 }
 

@@ -65,13 +65,13 @@ static void put_word(emit *e, const char *s, size_t len)
 {
     const char *p = s, *end = s + len;
     while (p < end) {
-        const char *q = p;
-        while (q + 6 <= end &&
-               !(q[0] == '\xE2' && q[1] == '\x80' &&
-                 (q[2] == '\x98' || q[2] == '\x99') && q[3] == '\xE2' &&
-                 q[4] == '\x80' && q[5] == q[2]))
-            q++;
-        if (q + 6 > end)
+        /* the next U+2018 U+2018 or U+2019 U+2019 */
+        const char *q = memchr(p, 0xE2, (size_t)(end - p));
+        while (q && !(q + 6 <= end && q[1] == '\x80' &&
+                      (q[2] == '\x98' || q[2] == '\x99') && q[3] == '\xE2' &&
+                      q[4] == '\x80' && q[5] == q[2]))
+            q = memchr(q + 1, 0xE2, (size_t)(end - q - 1));
+        if (!q)
             q = end;
         vd__buf_html_escape(e->L->ctx, e->h, p, (size_t)(q - p));
         if (q == end)

@@ -114,6 +114,19 @@ size_t vd__tl_seg_text(const vd__tl_lay *L, int si, char *buf, size_t n);
  * from its words. */
 void vd__tl_seg_finish(vd__tl_lay *L, vd__tl_seg *g);
 
+/* The median of V[0..N) (N small; V is reordered). */
+static inline float vd__tl_median(float *v, int n)
+{
+    for (int i = 1; i < n; i++) { /* insertion sort: a line's words */
+        float x = v[i];
+        int j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+    return v[n / 2];
+}
+
 /* small text helpers shared by the stages */
 uint32_t vd__tl_utf8_first(const char *s, uint32_t len);
 int vd__tl_marker(const vd__tl_word *w); /* 1 bullet, 2 number, 0 */

@@ -260,14 +260,20 @@ void vd__tl_seg_finish(lay *L, seg *g)
     g->size = best > 0 ? best : g->y2 - g->y1;
     /* the line's middle and height from its words' medians */
     float t[32], b[32];
-    int n = 0;
-    for (int i = g->first; i >= 0 && n < 32; i = L->w[i].next)
+    int n = 0, same = 1;
+    const tw *w0 = &L->w[g->first];
+    for (int i = g->first; i >= 0 && n < 32; i = L->w[i].next) {
         t[n] = L->w[i].y1, b[n++] = L->w[i].y2;
-    if (n > 2) {
-        qsort(t, (size_t)n, sizeof *t, cmp_float);
-        qsort(b, (size_t)n, sizeof *b, cmp_float);
-        g->vc = (t[n / 2] + b[n / 2]) / 2;
-        g->lh = b[n / 2] - t[n / 2];
+        same &= fabsf(L->w[i].y1 - w0->y1) < 0.01f &&
+                fabsf(L->w[i].y2 - w0->y2) < 0.01f;
+    }
+    if (same) { /* the common case: one font, one baseline */
+        g->vc = (w0->y1 + w0->y2) / 2;
+        g->lh = w0->y2 - w0->y1;
+    } else if (n > 2) {
+        float tm = vd__tl_median(t, n), bm = vd__tl_median(b, n);
+        g->vc = (tm + bm) / 2;
+        g->lh = bm - tm;
     } else {
         g->vc = (g->y1 + g->y2) / 2;
         g->lh = g->y2 - g->y1;
