@@ -508,7 +508,7 @@ void vd__tl_furniture(lay *L, const vd__tl_doc *d)
     /* the page's line spacing: the median gap between rows */
     if (nr < 2)
         return;
-    float *gaps = vd__malloc(L->ctx, (size_t)nr * sizeof *gaps);
+    float *gaps = vd__malloc(NULL, (size_t)nr * sizeof *gaps);
     if (!gaps)
         return; /* furniture is a refinement; the text stays */
     int ng = 0, have = 0;

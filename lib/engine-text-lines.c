@@ -284,7 +284,6 @@ void vd__tl_seg_finish(lay *L, seg *g)
     g->marker = 0;
     g->text_x = g->x1;
     if (g->nw >= 2 && (!g->rtl || (L->frame & VD__TL_MIRROR))) {
-        const tw *w0 = &L->w[g->first];
         g->marker = (uint8_t)vd__tl_marker(w0);
         if (g->marker)
             g->text_x = L->w[w0->next].x1;
@@ -349,7 +348,9 @@ static void bidi_order(lay *L, seg *g)
     int n = g->nw;
     if (n < 2)
         return;
-    int *ix = vd__malloc(L->ctx, (size_t)n * sizeof *ix);
+    int *ix = vd__malloc(NULL, (size_t)n * sizeof *ix);
+    if (!ix)
+        return;
     size_t nch = 0;
     int k = 0, rtl = 0, ltr = 0;
     for (int w = g->first; w >= 0 && k < n; w = L->w[w].next) {
@@ -360,12 +361,12 @@ static void bidi_order(lay *L, seg *g)
         else
             ltr += (int)L->w[w].len;
     }
-    FriBidiChar *str = vd__malloc(L->ctx, nch * sizeof *str);
-    int *owner = vd__malloc(L->ctx, nch * sizeof *owner);
-    FriBidiCharType *types = vd__malloc(L->ctx, nch * sizeof *types);
-    FriBidiBracketType *br = vd__malloc(L->ctx, nch * sizeof *br);
-    FriBidiLevel *lev = vd__malloc(L->ctx, nch * sizeof *lev);
-    FriBidiStrIndex *map = vd__malloc(L->ctx, nch * sizeof *map);
+    FriBidiChar *str = vd__malloc(NULL, nch * sizeof *str);
+    int *owner = vd__malloc(NULL, nch * sizeof *owner);
+    FriBidiCharType *types = vd__malloc(NULL, nch * sizeof *types);
+    FriBidiBracketType *br = vd__malloc(NULL, nch * sizeof *br);
+    FriBidiLevel *lev = vd__malloc(NULL, nch * sizeof *lev);
+    FriBidiStrIndex *map = vd__malloc(NULL, nch * sizeof *map);
     if (!ix || !str || !owner || !types || !br || !lev || !map || k != n)
         goto out;
     /* the page's left-to-right order: the frame's, or its mirror */

@@ -440,8 +440,8 @@ static void join_wrapped(const tbl *T, int heads, int *rowmap)
         rowmap[r] = r;
     if (T->ncol > 64 || n < 3)
         return;
-    float *top = vd__malloc(L->ctx, (size_t)n * 2 * sizeof *top);
-    uint64_t *mask = vd__calloc(L->ctx, (size_t)n, sizeof *mask);
+    float *top = vd__malloc(NULL, (size_t)n * 2 * sizeof *top);
+    uint64_t *mask = vd__calloc(NULL, (size_t)n, sizeof *mask);
     if (!top || !mask) {
         vd__free(top);
         vd__free(mask);
@@ -461,8 +461,8 @@ static void join_wrapped(const tbl *T, int heads, int *rowmap)
     }
     /* a wrapped line fills only columns its row fills, never the first
      * (the record's number or label) */
-    uint8_t *cand = vd__calloc(L->ctx, (size_t)n, 1);
-    float *gaps = vd__malloc(L->ctx, (size_t)n * sizeof *gaps);
+    uint8_t *cand = vd__calloc(NULL, (size_t)n, 1);
+    float *gaps = vd__malloc(NULL, (size_t)n * sizeof *gaps);
     int ng = 0;
     for (int r = 1; cand && gaps && r < n; r++) {
         uint64_t m = mask[r], pm = mask[r - 1];

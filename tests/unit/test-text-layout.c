@@ -726,6 +726,51 @@ static void test_rtl(vd_ctx *ctx)
     pg_free(p);
 }
 
+/* Every allocation of a page's layout failing in turn: the layout fails
+ * with VD_ERR_NOMEM or succeeds (refinements give way), never crashes or
+ * leaks. */
+static void test_oom(vd_ctx *ctx)
+{
+    page *p = pg_new(600, 800);
+    pg_line(p, 150, 30, 8, 0, "A Running Head");
+    pg_line(p, 72, 60, 18, 0, "Title");
+    static const char *const a[] = { "Some text in a column that wraps",
+                                     "over lines and is hyphen-", "ated.",
+                                     NULL };
+    para(p, 72, 100, a);
+    para(p, 320, 100, a);
+    pg_line_gap(p, 72, 160, 10, 0, "Item|2024|2025", 11);
+    pg_line_gap(p, 72, 172, 10, 0, "Apples|1,200|1,350", 9);
+    pg_line_gap(p, 72, 184, 10, 0, "Pears|800|950", 11);
+    pg_line(p, 72, 210, 10, 0, "\xE2\x80\xA2 an item");
+    pg_word(p, 300, 250, 330, 260, 10, VD__PDF_RTL, 0,
+            "\xD8\xA8\xD9\x84\xD8\xBA\xD8\xA9", 8, 0);
+    pg_word(p, 260, 250, 290, 260, 10, 0, 0, "Python", 6, 1);
+    pg_line(p, 290, 760, 8, 0, "3");
+    int bad = 0, failed = 0, n;
+    for (n = 1; n < 2000; n++) {
+        vd__buf b;
+        vd__buf_init(&b, 0);
+        vd__tl_doc d;
+        memset(&d, 0, sizeof d);
+        vd__alloc_fail_at(n);
+        vd_status st = vd__tl_page_html(ctx, &p->t, &d, 1, 1, &b);
+        long left = vd__alloc_fail_at(0);
+        vd__buf_free(&b);
+        vd_ctx_clear(ctx);
+        if (st != VD_OK && st != VD_ERR_NOMEM)
+            bad++;
+        failed += st != VD_OK;
+        if (left > 0) /* the countdown outlived the layout: all tried */
+            break;
+    }
+    tap_ok(!bad && failed > 0,
+           "oom: each of %d allocations failing gives NOMEM or a page (%d "
+           "failed)",
+           n - 1, failed);
+    pg_free(p);
+}
+
 int main(void)
 {
     tap_plan_late();
@@ -741,6 +786,7 @@ int main(void)
     test_order(ctx);
     test_frames(ctx);
     test_rtl(ctx);
+    test_oom(ctx);
     vd_ctx_free(ctx);
     tap_ok(vd__alloc_live() == 0, "no allocation left (%ld)", vd__alloc_live());
     return tap_done();
