@@ -11,7 +11,6 @@
 
 typedef vd__tl_word tw;
 typedef vd__tl_seg seg;
-typedef vd__tl_cell cell;
 typedef vd__tl_blk blk;
 typedef vd__tl_lay lay;
 
