@@ -11,6 +11,7 @@ static const struct {
     int (*main)(int argc, char **argv);
 } commands[] = {
     { "convert", cli_convert_main },
+    { "render", cli_render_main },
     { "generate", cli_generate_main },
     { "pull", cli_pull_main },
 };

@@ -7,24 +7,57 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <jpeglib.h>
 
-#include "vd-private.h"
+#include "raster.h"
 
 struct vd_image {
     int w, h;
     size_t stride;
     double dpi_x, dpi_y;
+    int grey;    /* R = G = B everywhere, as its producer knows; cleared by
+                    vd_image_data, since the caller may then change it */
     uint8_t *px; /* owned, h * stride */
 };
 
+#define PAGE_MMAP_MIN ((size_t)1 << 20)
+
+void *vd__page_alloc(vd_ctx *ctx, size_t n)
+{
+    if (n < PAGE_MMAP_MIN)
+        return vd__aligned_alloc(ctx, n ? n : 1);
+    /* populated up front: one call instead of a fault per 4 KiB */
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (p == MAP_FAILED) {
+        vd__fail(ctx, VD_ERR_NOMEM, "out of memory (%zu bytes for a page)", n);
+        return NULL;
+    }
+    return p;
+}
+
+void vd__page_free(void *p, size_t n)
+{
+    if (!p)
+        return;
+    if (n < PAGE_MMAP_MIN)
+        vd__aligned_free(p);
+    else
+        munmap(p, n);
+}
+
 vd_status vd_image_new(vd_ctx *ctx, int w, int h, vd_image **out)
+{
+    return vd__image_alloc(ctx, w, h, 1, out);
+}
+
+vd_status vd__image_alloc(vd_ctx *ctx, int w, int h, int white, vd_image **out)
 {
     *out = NULL;
     if (w <= 0 || h <= 0)
-        return vd__fail(ctx, VD_ERR_ARG, "image size %d x %d is empty", w,
-                        h);
+        return vd__fail(ctx, VD_ERR_ARG, "image size %d x %d is empty", w, h);
     uint64_t pixels = (uint64_t)w * (uint64_t)h;
     if (pixels > ctx->opts.limits.max_page_pixels)
         return vd__fail(ctx, VD_ERR_LIMIT,
@@ -38,12 +71,13 @@ vd_status vd_image_new(vd_ctx *ctx, int w, int h, vd_image **out)
     img->w = w;
     img->h = h;
     img->stride = ((size_t)w * 3 + 63) & ~(size_t)63;
-    img->px = vd__aligned_alloc(ctx, img->stride * (size_t)h);
+    img->px = vd__page_alloc(ctx, img->stride * (size_t)h);
     if (!img->px) {
         vd__free(img);
         return VD_ERR_NOMEM;
     }
-    memset(img->px, 255, img->stride * (size_t)h);
+    if (white)
+        memset(img->px, 255, img->stride * (size_t)h);
     *out = img;
     return VD_OK;
 }
@@ -52,7 +86,7 @@ void vd_image_free(vd_image *img)
 {
     if (!img)
         return;
-    vd__aligned_free(img->px);
+    vd__page_free(img->px, img->stride * (size_t)img->h);
     vd__free(img);
 }
 
@@ -73,7 +107,18 @@ size_t vd_image_stride(const vd_image *img)
 
 uint8_t *vd_image_data(vd_image *img)
 {
+    img->grey = 0;
     return img->px;
+}
+
+void vd__image_set_grey(vd_image *img, int grey)
+{
+    img->grey = grey;
+}
+
+int vd__image_is_grey(const vd_image *img)
+{
+    return img->grey;
 }
 
 const uint8_t *vd_image_cdata(const vd_image *img)
@@ -96,6 +141,85 @@ void vd_image_set_dpi(vd_image *img, double dx, double dy)
     img->dpi_x = dx;
     img->dpi_y = dy;
 }
+
+/* ---- helpers for the decoders ---- */
+
+void vd__orient_size(int orientation, int w, int h, int *vw, int *vh)
+{
+    if (orientation >= 5 && orientation <= 8) {
+        *vw = h;
+        *vh = w;
+    } else {
+        *vw = w;
+        *vh = h;
+    }
+}
+
+/* TIFF 6.0 section 8 / EXIF 2.3 tag 0x0112: where stored row 0 and column
+ * 0 sit in the picture. Stored (x, y) lands at visible (vx, vy). */
+void vd__orient_put_row(vd__orient_dst *d, int y, const uint8_t *rgb)
+{
+    vd_image *img = d->img;
+    int w = d->stored_w, h = d->stored_h;
+    size_t stride = img->stride;
+    uint8_t *px = img->px;
+    if (y < 0 || y >= h)
+        return;
+    switch (d->orientation) {
+    default: /* 1: top-left, as stored */
+        memcpy(px + (size_t)y * stride, rgb, (size_t)w * 3);
+        return;
+    case 2: /* top-right: mirrored left to right */
+    case 4: /* bottom-left: mirrored top to bottom */
+    case 3: /* bottom-right: turned 180 degrees */
+    {
+        int vy = d->orientation == 2 ? y : h - 1 - y;
+        uint8_t *o = px + (size_t)vy * stride;
+        if (d->orientation == 4) {
+            memcpy(o, rgb, (size_t)w * 3);
+            return;
+        }
+        for (int x = 0; x < w; x++)
+            memcpy(o + (size_t)(w - 1 - x) * 3, rgb + (size_t)x * 3, 3);
+        return;
+    }
+    case 5: /* left-top: transposed */
+    case 6: /* right-top: turned 90 degrees clockwise */
+    case 7: /* right-bottom: transverse */
+    case 8: /* left-bottom: turned 90 degrees counter-clockwise */
+    {
+        int vx = d->orientation == 5 || d->orientation == 8 ? y : h - 1 - y;
+        int flip = d->orientation == 7 || d->orientation == 8;
+        uint8_t *o = px + (size_t)vx * 3;
+        for (int x = 0; x < w; x++) {
+            int vy = flip ? w - 1 - x : x;
+            memcpy(o + (size_t)vy * stride, rgb + (size_t)x * 3, 3);
+        }
+        return;
+    }
+    }
+}
+
+void vd__rgba_on_white(uint8_t *rgb, const uint8_t *rgba, int n)
+{
+    for (int i = 0; i < n; i++, rgb += 3, rgba += 4) {
+        unsigned a = rgba[3], bg = 255 * (255 - a);
+        rgb[0] = (uint8_t)((rgba[0] * a + bg + 127) / 255);
+        rgb[1] = (uint8_t)((rgba[1] * a + bg + 127) / 255);
+        rgb[2] = (uint8_t)((rgba[2] * a + bg + 127) / 255);
+    }
+}
+
+const char *vd__orientation_name(int o)
+{
+    static const char *const names[] = {
+        "top-left", "top-left",  "top-right",    "bottom-right", "bottom-left",
+        "left-top", "right-top", "right-bottom", "left-bottom",
+    };
+    return o >= 1 && o <= 8 ? names[o] : names[0];
+}
+
+/* ---- PNG output ---- */
 
 typedef struct png_err {
     char msg[256];
@@ -163,8 +287,7 @@ vd_status vd__image_encode_png(vd_ctx *ctx, const vd_image *img, vd_out *o)
     return VD_OK;
 }
 
-vd_status vd_image_write_png(vd_ctx *ctx, const vd_image *img,
-                             const char *path)
+vd_status vd_image_write_png(vd_ctx *ctx, const vd_image *img, const char *path)
 {
     vd_out *o = NULL;
     vd_status st = vd_out_open_file(ctx, path, &o);
@@ -223,8 +346,7 @@ static void dest_term(j_compress_ptr c)
 
 /* libjpeg reports errors by longjmp: only its own structs are live across
  * it, and jpeg_destroy_compress releases them. */
-static int jpeg_encode(vd_out *o, const vd_image *img, int quality,
-                       jpeg_err *e)
+static int jpeg_encode(vd_out *o, const vd_image *img, int quality, jpeg_err *e)
 {
     struct jpeg_compress_struct c;
     jpeg_dest d;
@@ -254,8 +376,8 @@ static int jpeg_encode(vd_out *o, const vd_image *img, int quality,
     }
     jpeg_start_compress(&c, TRUE);
     while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)(img->px + (size_t)c.next_scanline *
-                                                img->stride);
+        JSAMPROW row =
+            (JSAMPROW)(img->px + (size_t)c.next_scanline * img->stride);
         jpeg_write_scanlines(&c, &row, 1);
     }
     jpeg_finish_compress(&c);
@@ -263,8 +385,8 @@ static int jpeg_encode(vd_out *o, const vd_image *img, int quality,
     return 0;
 }
 
-vd_status vd__image_encode_jpeg(vd_ctx *ctx, const vd_image *img,
-                                int quality, vd_out *o)
+vd_status vd__image_encode_jpeg(vd_ctx *ctx, const vd_image *img, int quality,
+                                vd_out *o)
 {
     jpeg_err e;
     memset(&e, 0, sizeof e);

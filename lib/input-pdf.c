@@ -1,20 +1,35 @@
 /* Input, PDF: open with poppler-glib (password, damaged files), count
- * pages, measure them in their visible orientation. PopplerDocument never
- * leaves this file, and a document stays on the thread that opened it
- * (Poppler is not thread-safe per document). */
+ * pages, measure them in their visible orientation, tell scanned pages
+ * from born-digital ones, and render them with cairo onto white. The
+ * PopplerDocument never leaves this file, and a document stays on the
+ * thread that opened it (Poppler is not thread-safe per document). */
 #include "config.h"
 
+#include <cairo.h>
 #include <math.h>
 #include <poppler.h>
 #include <string.h>
 
 #include "input-private.h"
+#include "raster.h"
+
+/* What scan detection found for one page (cached: it may decode the
+ * page's images to learn their pixel size). */
+typedef struct pdf_scan {
+    int8_t known; /* 0: not looked yet */
+    int8_t is_scan;
+    int w, h; /* raster at the scan's resolution, visible orientation */
+} pdf_scan;
 
 enum { PDF_PAGE_CACHE = 8 };
 
 typedef struct pdf {
     GMappedFile *map; /* the file, mapped read-only */
     PopplerDocument *doc;
+    pdf_scan *scan; /* npages entries, made on first use */
+    uint8_t *surf;  /* cairo's pixels, kept from page to page: mapping a
+                       fresh page buffer costs more than the rendering */
+    size_t surf_size;
     /* The pages last asked for. Poppler keeps a page's text layout on its
      * PopplerPage, so page_info, the text layer and the text engine's
      * look-ahead share one layout pass per page instead of each running
@@ -26,12 +41,14 @@ typedef struct pdf {
 
 static vd_status pdf_page_info(vd_ctx *ctx, vd_input *in, int page,
                                vd_page_info *info);
+static vd_status pdf_render(vd_ctx *ctx, vd_input *in, int page, int w, int h,
+                            vd_image **out);
 static void pdf_close(vd_input *in);
 
 static const vd__input_vt pdf_vt = {
     .format = VD_FORMAT_PDF,
     .page_info = pdf_page_info,
-    .render = NULL,
+    .render = pdf_render,
     .close = pdf_close,
 };
 
@@ -61,7 +78,7 @@ vd_status vd__pdf_open(vd_ctx *ctx, vd_input *in, const char *password)
         g_free(uri);
     } else {
         GBytes *bytes = g_mapped_file_get_bytes(p->map);
-        p->doc = poppler_document_new_from_bytes(bytes, password, &err);
+        p->doc = poppler_document_new_from_bytes(bytes, NULL, &err);
         g_bytes_unref(bytes);
     }
     if (!p->doc) {
@@ -100,6 +117,8 @@ static void pdf_close(vd_input *in)
         g_object_unref(p->doc);
     if (p->map)
         g_mapped_file_unref(p->map);
+    vd__free(p->scan);
+    vd__page_free(p->surf, p->surf_size);
     vd__free(p);
     in->priv = NULL;
 }
@@ -142,6 +161,113 @@ static int quarter_turned(PopplerPage *pg)
     return cw != ch && fabs(w - ch) < 0.01 && fabs(h - cw) < 0.01;
 }
 
+/* Does the page have a text layer (anything but white space)? */
+static int page_has_text(PopplerPage *pg)
+{
+    char *text = poppler_page_get_text(pg);
+    int found = 0;
+    for (const char *s = text; s && *s && !found; s++)
+        found = !g_ascii_isspace(*s);
+    g_free(text);
+    return found;
+}
+
+/* ---- scanned pages ---- */
+
+/* A page counts as a scan when raster images cover essentially all of it
+ * (a scanner's output, or a scan wrapped in a PDF by OCR software, whose
+ * invisible text layer does not matter). Its resolution is the finest
+ * among the images that cover a real part of the page, so a mixed-raster
+ * page (high-resolution text mask over a coarse background) keeps its
+ * text pixels. Each dpi is sqrt(pixels / area): the same whichever way the
+ * image is turned on the page. */
+/* images cover this share of the page */
+#define SCAN_COVER 0.85
+/* an image this big counts for the dpi */
+#define SCAN_PART 0.10
+/* below this a page with text is drawn as vectors: a coarse background
+ * image under real text */
+#define SCAN_MIN_TEXT_DPI 100
+
+/* Area of an image mapping, at most the page's. Poppler 22.12 places the
+ * mappings of a turned page at an offset, so only their size is used. */
+static double clipped_area(const PopplerRectangle *r, double cw, double ch)
+{
+    double a = fabs((r->x2 - r->x1) * (r->y2 - r->y1));
+    return a < cw * ch ? a : cw * ch;
+}
+
+static void detect_scan(vd_ctx *ctx, pdf *p, int npages, int page,
+                        PopplerPage *pg, double w, double h, vd_page_info *info)
+{
+    if (!p->scan) {
+        p->scan = vd__calloc(ctx, (size_t)npages, sizeof *p->scan);
+        if (!p->scan) {
+            vd_ctx_clear(ctx); /* detection is optional; render as vector */
+            return;
+        }
+    }
+    pdf_scan *sc = &p->scan[page];
+    if (!sc->known) {
+        sc->known = 1;
+        /* mapping areas are in the unrotated crop box */
+        double cw = quarter_turned(pg) ? h : w, ch = quarter_turned(pg) ? w : h;
+        double page_area = cw * ch, cover = 0, dpi = 0;
+        GList *maps = poppler_page_get_image_mapping(pg);
+        for (GList *l = maps; l; l = l->next)
+            cover +=
+                clipped_area(&((PopplerImageMapping *)l->data)->area, cw, ch);
+        int one_w = 0, one_h = 0; /* pixels of an image that alone covers */
+        if (cover >= SCAN_COVER * page_area) {
+            for (GList *l = maps; l; l = l->next) {
+                PopplerImageMapping *m = l->data;
+                double a =
+                    fabs((m->area.x2 - m->area.x1) * (m->area.y2 - m->area.y1));
+                if (clipped_area(&m->area, cw, ch) < SCAN_PART * page_area ||
+                    !(a > 0))
+                    continue;
+                cairo_surface_t *s = poppler_page_get_image(pg, m->image_id);
+                if (!s)
+                    continue;
+                int iw = cairo_image_surface_get_width(s);
+                int ih = cairo_image_surface_get_height(s);
+                cairo_surface_destroy(s);
+                double d = 72.0 * sqrt((double)iw * ih / a);
+                if (d > dpi) {
+                    dpi = d;
+                    int alone = clipped_area(&m->area, cw, ch) >=
+                                SCAN_COVER * page_area;
+                    one_w = alone ? iw : 0;
+                    one_h = alone ? ih : 0;
+                }
+            }
+        }
+        poppler_page_free_image_mapping(maps);
+        if (dpi > 0 && dpi < SCAN_MIN_TEXT_DPI && info->has_text < 0)
+            info->has_text = page_has_text(pg);
+        if (dpi > 0 && (info->has_text <= 0 || dpi >= SCAN_MIN_TEXT_DPI)) {
+            sc->is_scan = 1;
+            if (one_w > 0 && one_h > 0) {
+                /* one image is the page: exactly its pixels, turned the
+                 * way the page is shown */
+                int swap = (one_w > one_h) != (w > h);
+                sc->w = swap ? one_h : one_w;
+                sc->h = swap ? one_w : one_h;
+            } else {
+                sc->w = (int)(w * dpi / 72.0 + 0.5);
+                sc->h = (int)(h * dpi / 72.0 + 0.5);
+            }
+        }
+    }
+    info->is_scan = sc->is_scan;
+    info->scan_w = sc->w;
+    info->scan_h = sc->h;
+    if (sc->is_scan) {
+        info->dpi_x = sc->w * 72.0 / w;
+        info->dpi_y = sc->h * 72.0 / h;
+    }
+}
+
 static vd_status pdf_page_info(vd_ctx *ctx, vd_input *in, int page,
                                vd_page_info *info)
 {
@@ -154,19 +280,117 @@ static vd_status pdf_page_info(vd_ctx *ctx, vd_input *in, int page,
     info->height = h;
     info->unit = VD_UNIT_PT;
     info->rotate = quarter_turned(pg) ? 90 : 0;
-    char *text = poppler_page_get_text(pg);
-    info->has_text = 0;
-    for (const char *s = text; s && *s; s++)
-        if (!g_ascii_isspace(*s)) {
-            info->has_text = 1;
-            break;
-        }
-    g_free(text);
-    g_object_unref(pg);
+    /* the text probe is a full layout pass; geometry for rendering does
+     * without it (scan detection asks for it only when it matters) */
+    info->has_text = in->geom_only ? -1 : page_has_text(pg);
+    vd_status st = VD_OK;
     if (!(w > 0.5 && h > 0.5) || w > 1e6 || h > 1e6)
-        return vd__fail(ctx, VD_ERR_FORMAT,
-                        "%s: page %d: unusable page size %.1f x %.1f pt",
+        st = vd__fail(ctx, VD_ERR_FORMAT,
+                      "%s: page %d: unusable page size %.1f x %.1f pt",
+                      in->path, page + 1, w, h);
+    else
+        detect_scan(ctx, in->priv, in->npages, page, pg, w, h, info);
+    if (info->has_text < 0)
+        info->has_text = 0; /* not probed: geometry only */
+    g_object_unref(pg);
+    return st;
+}
+
+/* ---- rendering ---- */
+
+static void pdf_render_body(PopplerPage *pg, cairo_t *cr)
+{
+    /* poppler_page_render, not _for_printing: the page as a viewer shows
+     * it, with annotation and form-field appearances that are visible on
+     * screen (printing would drop those without the Print flag and show
+     * ones marked NoView). */
+    poppler_page_render(pg, cr);
+}
+
+static vd_status pdf_render(vd_ctx *ctx, vd_input *in, int page, int w, int h,
+                            vd_image **out)
+{
+    *out = NULL;
+    if (w > 32767 || h > 32767) /* cairo's image surface limit */
+        return vd__fail(ctx, VD_ERR_LIMIT,
+                        "%s: page %d: a raster of %d x %d pixels is over "
+                        "cairo's limit of 32767 per side (lower --dpi)",
                         in->path, page + 1, w, h);
+    vd_image *img = NULL;
+    vd_status st = vd__image_alloc(ctx, w, h, 0, &img); /* all written */
+    if (st) {
+        if (st == VD_ERR_LIMIT)
+            vd__refail(ctx, st,
+                       "%s: page %d: a raster of %d x %d pixels is over the "
+                       "limit of %llu pixels per page",
+                       in->path, page + 1, w, h,
+                       (unsigned long long)ctx->opts.limits.max_page_pixels);
+        return st;
+    }
+    PopplerPage *pg = get_page(ctx, in, page);
+    if (!pg) {
+        vd_image_free(img);
+        return VD_ERR_FORMAT;
+    }
+    double pw, ph;
+    poppler_page_get_size(pg, &pw, &ph);
+    /* our own page buffer under the surface (see vd__page_alloc) */
+    pdf *pd = in->priv;
+    int sstride = cairo_format_stride_for_width(CAIRO_FORMAT_RGB24, w);
+    size_t sbytes = (size_t)sstride * (size_t)h;
+    if (sstride > 0 && pd->surf_size < sbytes) {
+        vd__page_free(pd->surf, pd->surf_size);
+        pd->surf_size = 0;
+        if ((pd->surf = vd__page_alloc(ctx, sbytes)) != NULL)
+            pd->surf_size = sbytes;
+    }
+    uint8_t *sdata = sstride > 0 ? pd->surf : NULL;
+    cairo_surface_t *s = sdata ? cairo_image_surface_create_for_data(
+                                     sdata, CAIRO_FORMAT_RGB24, w, h, sstride)
+                               : NULL;
+    if (!s || cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
+        cairo_surface_destroy(s);
+        g_object_unref(pg);
+        vd_image_free(img);
+        return vd__fail(ctx, VD_ERR_NOMEM,
+                        "%s: page %d: cannot make a %d x %d cairo surface",
+                        in->path, page + 1, w, h);
+    }
+    cairo_t *cr = cairo_create(s);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    /* fill W x H exactly; the two scales differ by at most the rounding of
+     * the model size to 28-px multiples */
+    cairo_scale(cr, w / pw, h / ph);
+    pdf_render_body(pg, cr);
+    cairo_status_t cs = cairo_status(cr);
+    cairo_destroy(cr);
+    cairo_surface_flush(s);
+    g_object_unref(pg);
+    if (cs != CAIRO_STATUS_SUCCESS) {
+        cairo_surface_destroy(s);
+        vd_image_free(img);
+        return vd__fail(ctx, VD_ERR_FORMAT, "%s: page %d: rendering failed: %s",
+                        in->path, page + 1, cairo_status_to_string(cs));
+    }
+    const uint8_t *src = sdata;
+    uint8_t *dst = vd_image_data(img);
+    size_t dstride = vd_image_stride(img);
+    for (int y = 0; y < h; y++) {
+        const uint32_t *restrict sr =
+            (const uint32_t *)(src + (size_t)y * sstride);
+        uint8_t *restrict d = dst + (size_t)y * dstride;
+        int x = 0; /* restrict lets the compiler vectorise this */
+        for (; x < w; x++, d += 3) {
+            uint32_t v = sr[x]; /* xRGB in native order */
+            d[0] = (uint8_t)(v >> 16);
+            d[1] = (uint8_t)(v >> 8);
+            d[2] = (uint8_t)v;
+        }
+    }
+    cairo_surface_destroy(s);
+    vd_image_set_dpi(img, w * 72.0 / pw, h * 72.0 / ph);
+    *out = img;
     return VD_OK;
 }
 

@@ -10,8 +10,12 @@ typedef struct vd__input_vt {
     vd_format format;
     vd_status (*page_info)(vd_ctx *ctx, vd_input *in, int page,
                            vd_page_info *info);
-    vd_status (*render)(vd_ctx *ctx, vd_input *in, int page,
-                        const vd_render_opts *o, vd_image **out);
+    /* Rasterize page PAGE. PDF: the visible page (crop box, /Rotate)
+     * scaled to fill exactly W x H pixels. Images: W and H are ignored and
+     * the page comes back decoded at its stored pixel grid, turned to its
+     * visible orientation (page_info's width x height), with its DPI. */
+    vd_status (*render)(vd_ctx *ctx, vd_input *in, int page, int w, int h,
+                        vd_image **out);
     void (*close)(vd_input *in);
 } vd__input_vt;
 
@@ -22,11 +26,23 @@ struct vd_input {
     int npages;
     vd_input_opts opts; /* password not kept */
     void *priv;         /* decoder state, freed by vt->close */
+    int geom_only;      /* page_info for geometry: the PDF text probe (a
+                           layout pass) may be skipped, has_text is then
+                           unreliable */
 };
 
 /* Each decoder fills IN->vt, IN->priv and IN->npages, or fails with a
  * message naming IN->path. */
 vd_status vd__pdf_open(vd_ctx *ctx, vd_input *in, const char *password);
+vd_status vd__tiff_open(vd_ctx *ctx, vd_input *in);
+vd_status vd__png_open(vd_ctx *ctx, vd_input *in);
+vd_status vd__jpeg_open(vd_ctx *ctx, vd_input *in);
+/* QwenVL HTML from elsewhere (input-qwenvl.c): one page, sized from
+ * IN->opts.image_path or model_w/model_h. */
+vd_status vd__qwenvl_open(vd_ctx *ctx, vd_input *in);
+/* Its HTML (borrowed) and the map from model pixels to the image. */
+vd_status vd__qwenvl_page(vd_input *in, const char **html, size_t *len,
+                          vd_pagemap *map);
 
 /* One word of a PDF page's text layer: a run of glyphs Poppler's text
  * layout put between spaces or line ends, in Poppler's reading order. */

@@ -26,8 +26,8 @@ const char *vd_format_name(vd_format f);
 typedef enum vd_unit { VD_UNIT_PT = 0, VD_UNIT_PX = 1 } vd_unit;
 
 typedef struct vd_input_opts {
-    const char *password;  /* PDF user or owner password; NULL: none */
-    vd_format format;      /* force a format; UNKNOWN: sniff magic bytes */
+    const char *password; /* PDF user or owner password; NULL: none */
+    vd_format format;     /* force a format; UNKNOWN: sniff magic bytes */
     /* For VD_FORMAT_QWENVL: the image the model saw, or its size. */
     const char *image_path;
     int model_w, model_h;
@@ -106,26 +106,13 @@ void vd_render_opts_init(vd_render_opts *o);
 #define VD_DEFAULT_MAX_PIXELS ((int64_t)2048 * 28 * 28)
 
 /* Render page PAGE (0-based) as 8-bit RGB on white at its native
- * resolution: a scanned page at its image's own DPI, a born-digital page
- * at the DPI that fills the model budget (or opts->dpi). On VD_OK the
- * caller owns *out. Errors: VD_ERR_RANGE, VD_ERR_FORMAT, VD_ERR_LIMIT. */
+ * resolution: an image file at its own pixels (non-square fax pixels made
+ * square along the coarser axis), a scanned PDF page at its image's own
+ * DPI, a born-digital page at the DPI that fills the model budget (or
+ * opts->dpi). On VD_OK the caller owns *out, which carries its DPI.
+ * Errors: VD_ERR_RANGE, VD_ERR_FORMAT, VD_ERR_LIMIT (pixel ceiling). */
 vd_status vd_input_render(vd_ctx *ctx, vd_input *in, int page,
                           const vd_render_opts *opts, vd_image **out);
-
-/* ---- Qwen2.5-VL geometry ---- */
-
-/* Qwen2.5-VL smart_resize: target size for an H x W image, multiples of
- * FACTOR (28), area within [min_pixels, max_pixels], exactly as Hugging
- * Face computes it (round half to even, double precision).
- * Errors: VD_ERR_ARG (side < factor, aspect ratio > 200). */
-vd_status vd_smart_resize(vd_ctx *ctx, int h, int w, int factor,
-                          int64_t min_pixels, int64_t max_pixels,
-                          int *out_h, int *out_w);
-
-/* Resize IMG to W x H with Pillow's antialiased bicubic filter, bit for
- * bit. On VD_OK the caller owns *out. */
-vd_status vd_image_resize(vd_ctx *ctx, const vd_image *img, int w, int h,
-                          vd_image **out);
 
 /* A box: (x1, y1) top-left, (x2, y2) bottom-right. */
 typedef struct vd_box {
@@ -138,6 +125,51 @@ typedef struct vd_pagemap {
     double page_w, page_h; /* page size, visible orientation, in unit */
     vd_unit unit;
 } vd_pagemap;
+
+/* How a page becomes the image a vision model sees. */
+typedef struct vd_page_geom {
+    double dpi_x, dpi_y;    /* native raster resolution; 0 when unknown */
+    int raster_w, raster_h; /* native raster (vd_input_render), square
+                               pixels */
+    vd_pagemap map;         /* model image size and page size */
+    double model_dpi_x;     /* resolution of the model image on the page; */
+    double model_dpi_y;     /* 0 when the file gives none */
+    int scan;               /* the raster is the page's own image (an image
+                               file, or a PDF page that is one scan) */
+    int direct;             /* the model image is rendered straight at its
+                               size: no resampling at all */
+} vd_page_geom;
+
+/* The geometry page PAGE gets under OPTS (NULL: defaults), without
+ * rendering: what vd_input_render and vd_input_render_model will produce.
+ * Errors: VD_ERR_RANGE, VD_ERR_FORMAT, VD_ERR_ARG (aspect ratio > 200). */
+vd_status vd_input_page_geometry(vd_ctx *ctx, vd_input *in, int page,
+                                 const vd_render_opts *opts, vd_page_geom *g);
+
+/* Render page PAGE exactly as the vision model sees it: the size Qwen2.5-VL
+ * smart resize gives the native raster under the OPTS budget, born-digital
+ * PDF pages rendered straight at that size, scans and image files resized
+ * from their own pixels with Pillow's bicubic filter (what Hugging Face's
+ * processor does). G (may be NULL) receives the geometry. On VD_OK the
+ * caller owns *out. Errors: as vd_input_render. */
+vd_status vd_input_render_model(vd_ctx *ctx, vd_input *in, int page,
+                                const vd_render_opts *opts, vd_image **out,
+                                vd_page_geom *g);
+
+/* ---- Qwen2.5-VL geometry ---- */
+
+/* Qwen2.5-VL smart_resize: target size for an H x W image, multiples of
+ * FACTOR (28), area within [min_pixels, max_pixels], exactly as Hugging
+ * Face computes it (round half to even, double precision).
+ * Errors: VD_ERR_ARG (side < factor, aspect ratio > 200). */
+vd_status vd_smart_resize(vd_ctx *ctx, int h, int w, int factor,
+                          int64_t min_pixels, int64_t max_pixels, int *out_h,
+                          int *out_w);
+
+/* Resize IMG to W x H with Pillow's antialiased bicubic filter, bit for
+ * bit. On VD_OK the caller owns *out. */
+vd_status vd_image_resize(vd_ctx *ctx, const vd_image *img, int w, int h,
+                          vd_image **out);
 
 /* Map a box from model pixels to page coordinates (top-left origin). */
 vd_box vd_pagemap_to_page(const vd_pagemap *m, vd_box model_box);
