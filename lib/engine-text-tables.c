@@ -759,6 +759,27 @@ static vd_status make_table(lay *L, int r0, int r1, int *ok)
         }
         L->c[i].row = nout - 1;
     }
+    /* under head rows, a first column of short labels (or numbers) on
+     * nearly every row heads its row (<th>: "Research and development"
+     * for the figures beside it) */
+    if (heads > 0 && T.ncol >= 3) {
+        int rows = 0, labels = 0, last_row = -1;
+        for (int i = cell0; i < L->nc; i++) {
+            cell *c = &L->c[i];
+            if (c->head || c->row == last_row)
+                continue;
+            last_row = c->row;
+            rows++;
+            int words = 0;
+            for (int si = c->first; si >= 0; si = L->s[si].next)
+                words += L->s[si].nw;
+            labels += c->col == 0 && c->span == 1 && words <= 8;
+        }
+        if (rows >= 2 && labels * 10 >= rows * 6)
+            for (int i = cell0; i < L->nc; i++)
+                if (L->c[i].col == 0 && L->c[i].span == 1)
+                    L->c[i].head = 1;
+    }
     /* heads over figure columns widen to the group they stand over */
     uint8_t *numcol = vd__calloc(L->ctx, (size_t)T.ncol, 1);
     if (!numcol) {

@@ -468,10 +468,11 @@ static void test_tables(vd_ctx *ctx)
     pg_line(p, 72, 176, 10, 0, "Some text after the table.");
     char *h = page_html(ctx, p, NULL, 0);
     tap_ok(in_order(h, "<p>Some text before the table.</p>", "<table>",
-                    "<tr><td>Apples</td><td>1,200</td><td>1,350</td></tr>",
-                    "<tr><td>Total</td><td>2,000</td><td>2,300</td></tr>",
+                    "<tr><th>Apples</th><td>1,200</td><td>1,350</td></tr>",
+                    "<tr><th>Total</th><td>2,000</td><td>2,300</td></tr>",
                     "</table>", "<p>Some text after the table.</p>", END),
-           "tables: rows and columns of cells between paragraphs");
+           "tables: rows and columns of cells between paragraphs; row "
+           "labels head their rows");
     if (!tap_ok(strstr(h, "<tr><td></td><th colspan=\"2\">Fiscal "
                           "year</th></tr><tr><th>Item</th><th>2024</th>"
                           "<th>2025</th></tr>") != NULL,
