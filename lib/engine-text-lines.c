@@ -367,7 +367,7 @@ static void bidi_order(lay *L, seg *g)
     FriBidiBracketType *br = vd__malloc(NULL, nch * sizeof *br);
     FriBidiLevel *lev = vd__malloc(NULL, nch * sizeof *lev);
     FriBidiStrIndex *map = vd__malloc(NULL, nch * sizeof *map);
-    if (!ix || !str || !owner || !types || !br || !lev || !map || k != n)
+    if (!str || !owner || !types || !br || !lev || !map || k != n)
         goto out;
     /* the page's left-to-right order: the frame's, or its mirror */
     sort_words = L->w;
