@@ -15,6 +15,8 @@ enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_INTERRUPTED = 130 };
 /* subcommands: argv[0] is the subcommand name */
 int cli_convert_main(int argc, char **argv);
 int cli_render_main(int argc, char **argv);
+int cli_generate_main(int argc, char **argv);
+int cli_pull_main(int argc, char **argv);
 
 /* ---- opts.c ---- */
 

@@ -12,6 +12,8 @@ static const struct {
 } commands[] = {
     { "convert", cli_convert_main },
     { "render", cli_render_main },
+    { "generate", cli_generate_main },
+    { "pull", cli_pull_main },
 };
 
 int main(int argc, char **argv)

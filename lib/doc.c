@@ -1,5 +1,6 @@
 /* Document tree: pages and blocks owned by the document's arena, plus the
- * public walker. Building from HTML is in qwenhtml.c. */
+ * public walker. Building from HTML is in qwenhtml.c; this file only links
+ * nodes, keeps page warnings and answers the accessors. Never prints. */
 #include "config.h"
 
 #include <string.h>
@@ -24,6 +25,7 @@ static const char *const kind_names[VD_BLOCK_KIND_COUNT_] = {
     [VD_BLOCK_PAGE_NUMBER] = "page_number",
     [VD_BLOCK_FOOTNOTE] = "footnote",
     [VD_BLOCK_CODE] = "code",
+    [VD_BLOCK_IMAGE] = "image",
 };
 
 const char *vd_block_kind_name(vd_block_kind k)
@@ -31,6 +33,18 @@ const char *vd_block_kind_name(vd_block_kind k)
     if ((unsigned)k >= VD_BLOCK_KIND_COUNT_)
         return "unknown";
     return kind_names[k];
+}
+
+char *vd__doc_strdup_utf8(vd_ctx *ctx, vd_doc *d, const char *s, size_t n)
+{
+    vd__buf b;
+    vd__buf_init(&b, 0);
+    vd__utf8_repair(ctx, &b, s, n);
+    char *r =
+        b.err ? NULL
+              : vd__arena_strndup(ctx, d->arena, b.data ? b.data : "", b.len);
+    vd__buf_free(&b);
+    return r;
 }
 
 vd_status vd_doc_new(vd_ctx *ctx, const char *source, vd_doc **out)
@@ -44,7 +58,8 @@ vd_status vd_doc_new(vd_ctx *ctx, const char *source, vd_doc **out)
         vd__free(d);
         return VD_ERR_NOMEM;
     }
-    d->source = vd__arena_strdup(ctx, d->arena, source ? source : "");
+    source = source ? source : "";
+    d->source = vd__doc_strdup_utf8(ctx, d, source, strlen(source));
     if (!d->source) {
         vd_doc_free(d);
         return VD_ERR_NOMEM;
@@ -62,6 +77,7 @@ void vd_doc_free(vd_doc *d)
         vd__free(d->pages[i]->warn_counts);
     }
     vd__free(d->pages);
+    vd__qwenhtml_free_parser(d->parser);
     vd__arena_free(d->arena);
     vd__free(d);
 }
@@ -84,8 +100,8 @@ vd_page *vd__doc_page_new(vd_ctx *ctx, vd_doc *d, int page_no)
     return pg;
 }
 
-vd_block *vd__block_new(vd_ctx *ctx, vd_doc *d, vd_page *pg,
-                        vd_block *parent, vd_block_kind kind)
+vd_block *vd__block_new(vd_ctx *ctx, vd_doc *d, vd_page *pg, vd_block *parent,
+                        vd_block_kind kind)
 {
     vd_block *b = vd__arena_new_obj(ctx, d->arena, vd_block);
     if (!b)
@@ -95,20 +111,52 @@ vd_block *vd__block_new(vd_ctx *ctx, vd_doc *d, vd_page *pg,
     b->text = "";
     b->rowspan = b->colspan = 1;
     b->parent = parent;
-    if (parent) {
+    vd_block **first = parent ? &parent->first : &pg->first;
+    vd_block **last = parent ? &parent->last : &pg->last;
+    b->prev = *last;
+    if (*last)
+        (*last)->next = b;
+    else
+        *first = b;
+    *last = b;
+    return b;
+}
+
+void vd__block_unlink(vd_page *pg, vd_block *b)
+{
+    vd_block **first = b->parent ? &b->parent->first : &pg->first;
+    vd_block **last = b->parent ? &b->parent->last : &pg->last;
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        *first = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    else
+        *last = b->prev;
+    b->prev = b->next = b->parent = NULL;
+}
+
+void vd__block_adopt(vd_block *parent, vd_block *b, int at_end)
+{
+    b->parent = parent;
+    if (at_end) {
+        b->prev = parent->last;
+        b->next = NULL;
         if (parent->last)
             parent->last->next = b;
         else
             parent->first = b;
         parent->last = b;
     } else {
-        if (pg->last)
-            pg->last->next = b;
+        b->next = parent->first;
+        b->prev = NULL;
+        if (parent->first)
+            parent->first->prev = b;
         else
-            pg->first = b;
-        pg->last = b;
+            parent->last = b;
+        parent->first = b;
     }
-    return b;
 }
 
 vd_status vd_doc_add_page_html(vd_ctx *ctx, vd_doc *d, int page_no,
@@ -119,19 +167,27 @@ vd_status vd_doc_add_page_html(vd_ctx *ctx, vd_doc *d, int page_no,
         *out = NULL;
     if (len > ctx->opts.limits.max_html_bytes)
         return vd__fail(ctx, VD_ERR_LIMIT,
-                        "%s: page %d: HTML of %zu bytes is over the limit",
-                        d->source, page_no + 1, len);
+                        "%s: page %d: HTML of %zu bytes is over the limit "
+                        "of %llu",
+                        d->source, page_no + 1, len,
+                        (unsigned long long)ctx->opts.limits.max_html_bytes);
+    if (!html) {
+        html = "";
+        len = 0;
+    }
     vd_page *pg = vd__doc_page_new(ctx, d, page_no);
     if (!pg)
         return VD_ERR_NOMEM;
     pg->html = vd__arena_strndup(ctx, d->arena, html, len);
     if (!pg->html)
         return VD_ERR_NOMEM;
-    if (map) {
+    if (map && map->model_w > 0 && map->model_h > 0) {
         pg->map = *map;
         pg->has_map = 1;
     }
     vd_status st = vd__qwenhtml_parse(ctx, d, pg, html, len);
+    if (st == VD_OK)
+        vd__doc_mark_furniture(ctx, d, pg);
     if (st == VD_OK && out)
         *out = pg;
     return st;
@@ -143,22 +199,25 @@ vd_status vd_doc_add_page_error(vd_ctx *ctx, vd_doc *d, int page_no,
     vd_page *pg = vd__doc_page_new(ctx, d, page_no);
     if (!pg)
         return VD_ERR_NOMEM;
-    pg->status = status;
-    pg->error = vd__arena_strdup(ctx, d->arena,
-                                 msg && *msg ? msg : vd_status_str(status));
+    pg->status = status ? status : VD_ERR_INTERNAL;
+    if (!msg || !*msg)
+        msg = vd_status_str(pg->status);
+    pg->error = vd__doc_strdup_utf8(ctx, d, msg, strlen(msg));
     return pg->error ? VD_OK : VD_ERR_NOMEM;
 }
 
 vd_status vd_page_add_warning(vd_ctx *ctx, vd_doc *d, vd_page *pg,
                               const char *msg)
 {
+    vd__warn(ctx, "%s: page %d: %s", d->source, pg->number + 1, msg);
     if (pg->nwarn > 0 && strcmp(pg->warnings[pg->nwarn - 1], msg) == 0) {
         pg->warn_counts[pg->nwarn - 1]++;
         return VD_OK;
     }
     if (pg->nwarn == pg->capwarn) {
         int cap = pg->capwarn ? pg->capwarn * 2 : 4;
-        const char **w = vd__realloc(ctx, pg->warnings, sizeof *w * (size_t)cap);
+        const char **w =
+            vd__realloc(ctx, pg->warnings, sizeof *w * (size_t)cap);
         if (!w)
             return VD_ERR_NOMEM;
         pg->warnings = w;
@@ -168,7 +227,7 @@ vd_status vd_page_add_warning(vd_ctx *ctx, vd_doc *d, vd_page *pg,
         pg->warn_counts = c;
         pg->capwarn = cap;
     }
-    const char *s = vd__arena_strdup(ctx, d->arena, msg);
+    const char *s = vd__doc_strdup_utf8(ctx, d, msg, strlen(msg));
     if (!s)
         return VD_ERR_NOMEM;
     pg->warnings[pg->nwarn] = s;
@@ -180,6 +239,7 @@ vd_status vd_page_add_warning(vd_ctx *ctx, vd_doc *d, vd_page *pg,
 void vd_page_set_stats(vd_page *pg, const vd_page_stats *st)
 {
     pg->stats = *st;
+    pg->stats.engine = NULL;
     if (st->engine) {
         strncpy(pg->engine_name, st->engine, sizeof pg->engine_name - 1);
         pg->stats.engine = pg->engine_name;
@@ -234,6 +294,16 @@ int vd_page_warning_count(const vd_page *p)
 const char *vd_page_warning(const vd_page *p, int i)
 {
     return i >= 0 && i < p->nwarn ? p->warnings[i] : NULL;
+}
+
+int vd_page_warning_repeats(const vd_page *p, int i)
+{
+    return i >= 0 && i < p->nwarn ? p->warn_counts[i] : 0;
+}
+
+unsigned vd_page_flags(const vd_page *p)
+{
+    return p->flags;
 }
 
 const vd_block *vd_page_first_block(const vd_page *p)
@@ -330,25 +400,71 @@ const char *vd_block_class(const vd_block *b)
     return b->cls;
 }
 
-static int walk(const vd_block *b, int depth, vd_walk_fn enter,
-                vd_walk_fn leave, void *user)
+const char *vd_block_figure(const vd_block *b)
 {
-    for (; b; b = b->next) {
+    return b->kind == VD_BLOCK_FIGURE ? b->figure : NULL;
+}
+
+const char *vd_block_format(const vd_block *b)
+{
+    return b->format;
+}
+
+/* Iterative so that no input can exhaust the stack, whatever the
+ * nesting; the tree is at most as deep as qwenhtml.c builds it. */
+static int walk(const vd_block *b, vd_walk_fn enter, vd_walk_fn leave,
+                void *user)
+{
+    int depth = 0;
+    while (b) {
         if (enter && enter(user, b, depth))
             return 1;
-        if (walk(b->first, depth + 1, enter, leave, user))
-            return 1;
-        if (leave && leave(user, b, depth))
-            return 1;
+        if (b->first) {
+            b = b->first;
+            depth++;
+            continue;
+        }
+        for (;;) {
+            if (leave && leave(user, b, depth))
+                return 1;
+            if (b->next) {
+                b = b->next;
+                break;
+            }
+            if (depth == 0)
+                return 0;
+            b = b->parent;
+            depth--;
+        }
     }
     return 0;
 }
 
-int vd_doc_walk(const vd_doc *d, vd_walk_fn enter, vd_walk_fn leave,
-                void *user)
+int vd_page_walk(const vd_page *p, vd_walk_fn enter, vd_walk_fn leave,
+                 void *user)
+{
+    return walk(p->first, enter, leave, user);
+}
+
+int vd_doc_walk(const vd_doc *d, vd_walk_fn enter, vd_walk_fn leave, void *user)
 {
     for (int i = 0; i < d->npages; i++)
-        if (walk(d->pages[i]->first, 0, enter, leave, user))
+        if (walk(d->pages[i]->first, enter, leave, user))
             return 1;
     return 0;
+}
+
+static int count_one(void *user, const vd_block *b, int depth)
+{
+    (void)b;
+    (void)depth;
+    ++*(int *)user;
+    return 0;
+}
+
+int vd_doc_block_count(const vd_doc *d)
+{
+    int n = 0;
+    vd_doc_walk(d, count_one, NULL, &n);
+    return n;
 }

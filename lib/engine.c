@@ -11,6 +11,7 @@
 
 static const vd__engine_vt *const engines[] = {
     &vd__engine_text,
+    &vd__engine_html, /* internal: QwenVL HTML inputs, see pick() */
 };
 #define N_ENGINES (sizeof engines / sizeof *engines)
 
@@ -79,6 +80,8 @@ vd_status vd_engine_open(vd_ctx *ctx, const vd_engine_opts *opts,
     int idx = -1;
     if (strcmp(name, "auto") != 0) {
         idx = find(name);
+        if (idx >= 0 && engines[idx] == &vd__engine_html)
+            idx = -1; /* internal, not for --engine */
         if (idx < 0) {
             for (const char *const *n = engine_names; *n; n++)
                 if (strcmp(*n, name) == 0)
@@ -120,6 +123,16 @@ void vd_engine_free(vd_engine *e)
 
 static vd_status pick(vd_ctx *ctx, vd_engine *e, vd_input *in, int *idx)
 {
+    /* QwenVL HTML from elsewhere is already engine output, whatever
+     * engine was asked for */
+    if (vd_input_format(in) == VD_FORMAT_QWENVL) {
+        int h = find("html");
+        vd_status st = ensure_open(ctx, e, h);
+        if (st)
+            return st;
+        *idx = h;
+        return VD_OK;
+    }
     if (e->fixed) {
         *idx = find(e->fixed->name);
         return VD_OK;

@@ -37,6 +37,12 @@ vd_status vd__pdf_open(vd_ctx *ctx, vd_input *in, const char *password);
 vd_status vd__tiff_open(vd_ctx *ctx, vd_input *in);
 vd_status vd__png_open(vd_ctx *ctx, vd_input *in);
 vd_status vd__jpeg_open(vd_ctx *ctx, vd_input *in);
+/* QwenVL HTML from elsewhere (input-qwenvl.c): one page, sized from
+ * IN->opts.image_path or model_w/model_h. */
+vd_status vd__qwenvl_open(vd_ctx *ctx, vd_input *in);
+/* Its HTML (borrowed) and the map from model pixels to the image. */
+vd_status vd__qwenvl_page(vd_input *in, const char **html, size_t *len,
+                          vd_pagemap *map);
 
 /* One word of a PDF page's text layer: a run of glyphs Poppler's text
  * layout put between spaces or line ends, in Poppler's reading order. */

@@ -43,6 +43,17 @@ static vd_format sniff(const unsigned char *b, size_t n)
     for (size_t i = 0; i + 5 <= n && i < 1024; i++)
         if (b[i] == '%' && memcmp(b + i, "%PDF-", 5) == 0)
             return VD_FORMAT_PDF;
+    /* QwenVL HTML saved from a model: data-bbox, or an HTML document or
+     * code fence near the start */
+    static const char *const marks[] = { "data-bbox=", "```html", "<html",
+                                         "<!DOCTYPE html", "<!doctype html" };
+    for (size_t k = 0; k < sizeof marks / sizeof *marks; k++) {
+        size_t m = strlen(marks[k]);
+        for (size_t i = 0; i + m <= n; i++)
+            if (b[i] == (unsigned char)marks[k][0] &&
+                memcmp(b + i, marks[k], m) == 0)
+                return VD_FORMAT_QWENVL;
+    }
     return VD_FORMAT_UNKNOWN;
 }
 
@@ -114,6 +125,9 @@ vd_status vd_input_open(vd_ctx *ctx, const char *path,
         break;
     case VD_FORMAT_JPEG:
         st = vd__jpeg_open(ctx, in);
+        break;
+    case VD_FORMAT_QWENVL:
+        st = vd__qwenvl_open(ctx, in);
         break;
     case VD_FORMAT_UNKNOWN:
         st = vd__fail(ctx, VD_ERR_FORMAT,

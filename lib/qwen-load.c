@@ -766,6 +766,7 @@ static int cmp_want(const void *a, const void *b)
 static want *find_want(wantlist *wl, const char *canon)
 {
     want key;
+    memset(&key, 0, sizeof key);
     snprintf(key.ti.name, sizeof key.ti.name, "%s", canon);
     return bsearch(&key, wl->w, (size_t)wl->n, sizeof *wl->w, cmp_want);
 }
@@ -1043,6 +1044,24 @@ vd_status vd__qwen_load(vd_ctx *ctx, const char *dir, unsigned flags,
     qsort(wl.w, (size_t)wl.n, sizeof *wl.w, cmp_want);
     if ((s = open_weights(ctx, m, &wl)) || (s = bind(ctx, m, &wl)))
         goto fail;
+    if (!(flags & VD_QWEN_LOAD_NO_TOKENIZER)) {
+        char *tp = vd__asprintf(ctx, "%s/tokenizer.json", m->dir);
+        if (!tp) {
+            s = VD_ERR_NOMEM;
+            goto fail;
+        }
+        s = vd__qwen_tok_load(ctx, tp, &m->tok);
+        vd__free(tp);
+        if (s)
+            goto fail;
+        if (vd__qwen_tok_size(m->tok) > m->cfg.text.vocab) {
+            s = vd__fail(ctx, VD_ERR_MODEL,
+                         "%s/tokenizer.json: %d tokens but the model has "
+                         "only %d embedding rows",
+                         m->dir, vd__qwen_tok_size(m->tok), m->cfg.text.vocab);
+            goto fail;
+        }
+    }
     vd__free(wl.w);
     *out = m;
     return VD_OK;
@@ -1056,6 +1075,7 @@ void vd__qwen_free(vd__qwen_model *m)
 {
     if (!m)
         return;
+    vd__qwen_tok_free(m->tok);
     for (int i = 0; i < m->n_shards; i++)
         vd__st_close(m->shards[i]);
     vd__free(m->shards);
@@ -1098,7 +1118,8 @@ char *vd__hf_cache_dir(vd_ctx *ctx)
 static bool repo_like(const char *s)
 {
     const char *slash = strchr(s, '/');
-    if (!slash || slash == s || !slash[1] || strchr(slash + 1, '/'))
+    if (!slash || slash == s || !slash[1] || strchr(slash + 1, '/') ||
+        s[0] == '.' || slash[1] == '.')
         return false;
     for (const char *p = s; *p; p++)
         if (!(p == slash || (*p >= 'a' && *p <= 'z') ||

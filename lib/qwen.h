@@ -359,6 +359,14 @@ void vd__qwen_state_set_probe(vd__qwen_state *s, vd__qwen_probe_fn fn,
 /* Tokens per prefill batch (default 512; memory grows with it). */
 void vd__qwen_state_set_batch(vd__qwen_state *s, int batch);
 
+/* Y[n][w->rows] = X[n][w->cols] . W^T (+ BIAS): few rows through the
+ * kernels (vd__matmul), many through OpenBLAS sgemm on fp32 panels of W
+ * widened by the ctx's pool into *PANEL (16 MB, allocated on first use,
+ * owned by the caller: vd__aligned_free). For the vision tower too. */
+vd_status vd__qwen_linear(vd_ctx *ctx, float **panel, const vd__mat *w,
+                          const float *x, int64_t n, const float *bias,
+                          float *y);
+
 /* Token embeddings: OUT[n][H] = embed_tokens[IDS]. Errors: VD_ERR_ARG for
  * an id outside the vocabulary. */
 vd_status vd__qwen_embed(vd_ctx *ctx, const vd__qwen_model *m,
@@ -435,6 +443,18 @@ vd_status vd__qwen_generate(vd_ctx *ctx, vd__qwen_state *s, const int32_t *ids,
                             const float *embeds, const int32_t *pos, int64_t n,
                             int64_t delta, const vd__qwen_gen_opts *o,
                             vd__qwen_gen_result *res);
+
+/* The repetition guard on its own (vd__qwen_generate runs one). */
+typedef struct vd__qwen_guard {
+    int window, max_period; /* window 0: off */
+    int *run;               /* [max_period + 1] */
+} vd__qwen_guard;
+vd_status vd__qwen_guard_init(vd_ctx *ctx, vd__qwen_guard *g, int window,
+                              int max_period);
+void vd__qwen_guard_free(vd__qwen_guard *g);
+/* IDS[n-1] was just generated: the period of the span the last WINDOW
+ * tokens repeat, or 0. Call once per token, in order. */
+int vd__qwen_guard_check(vd__qwen_guard *g, const int32_t *ids, int64_t n);
 
 /* Pick the next token from LOGITS[vocab] (modified in place) as HF's
  * processors do: repetition penalty over HIST[nhist], temperature,

@@ -21,6 +21,7 @@
 #include "input.h"
 #include "doc.h"
 #include "engine.h"
+#include "model.h"
 #include "out.h"
 
 #endif
