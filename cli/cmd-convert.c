@@ -231,6 +231,15 @@ static bool convert_one(vd_ctx *ctx, vd_engine *eng, job *j, const char *path,
             if (ps->generated_tokens)
                 fprintf(stderr, ", %d prompt + %d generated tokens",
                         ps->prompt_tokens, ps->generated_tokens);
+            if (ps->encode_seconds > 0 || ps->decode_seconds > 0)
+                fprintf(stderr,
+                        " (encode %.2f s, prefill %.2f s, decode %.2f s, "
+                        "%.1f tok/s)",
+                        ps->encode_seconds, ps->prefill_seconds,
+                        ps->decode_seconds,
+                        ps->decode_seconds > 0
+                            ? ps->generated_tokens / ps->decode_seconds
+                            : 0.0);
             fputc('\n', stderr);
         }
         cli_progress_page_done(prog);
@@ -257,6 +266,17 @@ static bool is_dir(const char *p)
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
+/* Each generated token moves the progress bar's tokens/s. */
+static int on_token(void *user, int token_id, const char *piece, size_t len)
+{
+    (void)user;
+    (void)token_id;
+    (void)piece;
+    (void)len;
+    cli_progress_tokens(cli_progress_current, 1);
+    return 0;
+}
+
 static int run(job *j, cli_inputs *ins, int threads)
 {
     vd_opts o;
@@ -276,6 +296,8 @@ static int run(job *j, cli_inputs *ins, int threads)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    if (!j->eng_opts.on_token)
+        j->eng_opts.on_token = on_token;
     vd_engine *eng = NULL;
     vd_status st = vd_engine_open(ctx, &j->eng_opts, &eng);
     if (st) {

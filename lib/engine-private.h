@@ -25,6 +25,7 @@ typedef struct vd__engine_vt {
 } vd__engine_vt;
 
 extern const vd__engine_vt vd__engine_text;
+extern const vd__engine_vt vd__engine_qwen;
 /* internal: pass-through for -i qwenvl inputs (engine-html.c) */
 extern const vd__engine_vt vd__engine_html;
 

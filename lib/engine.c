@@ -11,6 +11,7 @@
 
 static const vd__engine_vt *const engines[] = {
     &vd__engine_text,
+    &vd__engine_qwen,
     &vd__engine_html, /* internal: QwenVL HTML inputs, see pick() */
 };
 #define N_ENGINES (sizeof engines / sizeof *engines)

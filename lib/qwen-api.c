@@ -68,20 +68,19 @@ void vd_generate_opts_init(vd_generate_opts *o)
     o->repetition_penalty = -1;
 }
 
-/* The image item of the prompt: preprocess, run the vision tower and
- * hand back its grid and embeddings. The vision tower (issue 6) is not in
- * this build yet, so an image is refused rather than ignored. */
+/* The image item of the prompt: smart resize within the budget, pixel
+ * values, the vision tower (qwen-vision.c); hands back its grid and its
+ * embeddings (vd__aligned_free). The time limit covers the tower too. */
 static vd_status image_part(vd_ctx *ctx, const vd__qwen_model *m,
                             const vd_generate_opts *o, vd__qwen_grid *grid,
                             float **embeds)
 {
-    (void)m;
-    (void)o;
-    (void)grid;
-    *embeds = NULL;
-    return vd__fail(ctx, VD_ERR_UNSUPPORTED,
-                    "image input: the vision tower is not available yet in "
-                    "this build (text-only generation works)");
+    vd__qwen_vision_opts vo;
+    vd__qwen_vision_opts_init(&vo);
+    if (o->timeout > 0)
+        vo.deadline = vd__now() + o->timeout;
+    return vd__qwen_image_embed(ctx, m, o->image, o->min_pixels, o->max_pixels,
+                                &vo, grid, embeds);
 }
 
 vd_status vd_model_generate(vd_ctx *ctx, const vd_model *vm,

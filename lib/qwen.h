@@ -466,4 +466,89 @@ int32_t vd__qwen_sample(float *logits, int vocab, const int32_t *hist,
 size_t vd__qwen_sample_scratch(int vocab);
 void vd__qwen_rng_seed(uint64_t rng[4], uint64_t seed);
 
+/* ---- vision tower and multimodal input (qwen-vision.c) ---- */
+
+#define VD_QWEN_MAX_HEAD_DIM 256 /* vision head size ceiling */
+
+/* Merged tokens (<|image_pad|> count) of grid G: t*h*w / merge^2. */
+int64_t vd__qwen_image_tokens(const vd__qwen_cfg *cfg, const vd__qwen_grid *g);
+
+/* The window layout of one image or video (HF's get_window_index). */
+typedef struct vd__qwen_winidx {
+    int32_t *order; /* [n_tok] window-order slot j holds raster merged
+                       token order[j]; owned */
+    int64_t n_tok;
+    int64_t *cu; /* [n_cu] window boundaries in patches, cu[0] = 0, empty
+                    windows dropped; owned */
+    int n_cu;
+} vd__qwen_winidx;
+
+/* Windows of window_size pixels over grid G, in raster order per frame,
+ * partial at the right and bottom edges. On VD_OK free with
+ * vd__qwen_winidx_free. Errors: VD_ERR_ARG (grid not a multiple of the
+ * merge size), VD_ERR_MODEL, VD_ERR_NOMEM. */
+vd_status vd__qwen_window_index(vd_ctx *ctx, const vd__qwen_vision_cfg *vc,
+                                const vd__qwen_grid *g, vd__qwen_winidx *out);
+void vd__qwen_winidx_free(vd__qwen_winidx *w);
+
+typedef struct vd__qwen_vision_opts {
+    vd_precision prec; /* of the matrix products */
+    double deadline;   /* vd__now() time to give up at; 0: none */
+    /* Observe intermediate values (tests): "vision.patch_embed" (layer -1,
+     * raster order), "vision.block" (after block LAYER, window order),
+     * "vision.merger" (chunk LAYER of the merger output, window order). */
+    vd__qwen_probe_fn probe;
+    void *probe_user;
+} vd__qwen_vision_opts;
+void vd__qwen_vision_opts_init(vd__qwen_vision_opts *o);
+
+/* Run the vision tower on one image (or video) of grid G: PV holds its
+ * pixel_values [t*h*w][C*T*P*P] (merge-group row order, as
+ * vd__raster_pixel_values makes them); OUT gets
+ * [vd__qwen_image_tokens][out_hidden] embeddings in raster order of the
+ * merged tokens, the order of the <|image_pad|> tokens. Activations are
+ * allocated for this call only; attention runs in tiles.
+ * Errors: VD_ERR_ARG (grid), VD_ERR_NOMEM, VD_ERR_LIMIT, VD_ERR_CANCELLED,
+ * VD_ERR_TIMEOUT (O->deadline). */
+vd_status vd__qwen_vision_encode(vd_ctx *ctx, const vd__qwen_model *m,
+                                 const float *pv, const vd__qwen_grid *g,
+                                 const vd__qwen_vision_opts *o, float *out);
+
+/* Decoder input embeddings OUT[n][H] for prompt IDS[n]: the token
+ * embeddings, with the k-th <|image_pad|> row replaced by IMG[k]
+ * (IMG[n_img][H], every image's embeddings in prompt order).
+ * Errors: VD_ERR_ARG (pad count differs from N_IMG, id out of range). */
+vd_status vd__qwen_mm_embed(vd_ctx *ctx, const vd__qwen_model *m,
+                            const int32_t *ids, int64_t n, const float *img,
+                            int64_t n_img, float *out);
+
+/* One image through the tower: smart resize to multiples of patch*merge
+ * within [MIN_PIXELS, MAX_PIXELS] (0: preprocessor_config.json's), the
+ * Pillow bicubic resize when the size changes, pixel_values, encode. On
+ * VD_OK *GRID is its image_grid_thw and *EMBEDS (vd__aligned_free) its
+ * [image tokens][out_hidden] embeddings. Errors: as vd_smart_resize and
+ * vd__qwen_vision_encode. */
+vd_status vd__qwen_image_embed(vd_ctx *ctx, const vd__qwen_model *m,
+                               const vd_image *img, int64_t min_pixels,
+                               int64_t max_pixels,
+                               const vd__qwen_vision_opts *o,
+                               vd__qwen_grid *grid, float **embeds);
+
+/* A prompt of one user turn (and SYSTEM, when not NULL) holding the text
+ * USER and, with G, one image of grid G before or after it: ids with the
+ * pads expanded, 3-D positions and rope_deltas. */
+typedef struct vd__qwen_mm_prompt {
+    vd__ivec ids;
+    int32_t *pos;  /* [ids.n][3] (t, h, w); owned */
+    int64_t delta; /* rope_deltas for the generated tokens */
+    int64_t n_img; /* <|image_pad|> tokens */
+} vd__qwen_mm_prompt;
+/* Errors: as vd__qwen_chat_render, vd__qwen_tok_encode and
+ * vd__qwen_rope_index. On failure OUT is left empty. */
+vd_status vd__qwen_mm_prompt_build(vd_ctx *ctx, const vd__qwen_model *m,
+                                   const char *system, const char *user,
+                                   bool image_first, const vd__qwen_grid *g,
+                                   vd__qwen_mm_prompt *out);
+void vd__qwen_mm_prompt_free(vd__qwen_mm_prompt *p);
+
 #endif

@@ -191,6 +191,16 @@ void vd__pool_free(vd__pool *p);
 int vd__pool_size(const vd__pool *p);
 /* Run FN on every worker and wait for all. Not reentrant. */
 void vd__pool_run(vd__pool *p, vd__task_fn fn, void *arg);
+/* Scratch memory of worker ITH (0..n-1; n is a slot shared by all), 64-byte
+ * aligned, VD_POOL_SCRATCH bytes, allocated with the pool; for the kernels,
+ * so they never allocate. NULL for a NULL pool. */
+#define VD_POOL_SCRATCH ((size_t)2 << 20)
+void *vd__pool_scratch(vd__pool *p, int ith);
+/* A buffer of at least N bytes shared by all workers, kept and grown by the
+ * pool (64-byte aligned); for data a caller prepares before vd__pool_run.
+ * Only the thread that runs the pool may call it. NULL when P is NULL or
+ * memory is short. */
+void *vd__pool_shared(vd__pool *p, size_t n);
 /* The ctx's pool, made on first use with opts.threads workers. NULL only
  * when out of memory (then the error is set). */
 vd__pool *vd__ctx_pool(vd_ctx *ctx);

@@ -5,7 +5,10 @@
  * clock; the tokenizer figure is the median of three runs.
  *
  *   bench-engine [--model DIR] [--prefill N] [--decode N] [--threads N]
- *                [--tokenizer FILE] [--text FILE] */
+ *                [--tokenizer FILE] [--text FILE]
+ *                [--vision WxH,...] [--page FILE] [--page-tokens N]
+ * The vision rows (tower at each size, a whole page end to end) come from
+ * tools/bench-vision.c. */
 #include "config.h"
 
 #include <dirent.h>
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "qwen.h"
@@ -27,7 +31,15 @@ static const char usage[] =
     "  --tokenizer FILE  tokenizer.json for the encoding benchmark\n"
     "                    (default: the model's, else the shared refs')\n"
     "  --text FILE       text to encode (default: the shared corpus's\n"
-    "                    text files, repeated to 16 MB)\n";
+    "                    text files, repeated to 16 MB)\n"
+    "  --vision LIST     vision tower on images of these sizes (default\n"
+    "                    448x448,1008x1008,1288x1652; 'none' skips)\n"
+    "  --page FILE       a whole page end to end: page 1 of FILE rendered\n"
+    "                    at the engine's budget, encode, prefill, then\n"
+    "                    --page-tokens generated tokens (default 256)\n";
+
+void bench_vision(vd_ctx *ctx, const char *dir, const char *sizes,
+                  const char *page_file, int ndec);
 
 /* A table row, flushed at once: rows come minutes apart. */
 static void row(const char *fmt, ...) VD_PRINTF(1, 2);
@@ -224,11 +236,15 @@ int main(int argc, char **argv)
         { "threads", required_argument, NULL, 't' },
         { "tokenizer", required_argument, NULL, 'T' },
         { "text", required_argument, NULL, 'x' },
+        { "vision", required_argument, NULL, 'V' },
+        { "page", required_argument, NULL, 'P' },
+        { "page-tokens", required_argument, NULL, 'N' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *model = NULL, *tok = NULL, *text = NULL;
-    int npre = 512, ndec = 128, threads = 0, c;
+    const char *vsizes = "448x448,1008x1008,1288x1652", *page = NULL;
+    int npre = 512, ndec = 128, threads = 0, c, page_tokens = 256;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
         case 'm':
@@ -248,6 +264,15 @@ int main(int argc, char **argv)
             break;
         case 'x':
             text = optarg;
+            break;
+        case 'V':
+            vsizes = strcmp(optarg, "none") ? optarg : NULL;
+            break;
+        case 'P':
+            page = optarg;
+            break;
+        case 'N':
+            page_tokens = atoi(optarg);
             break;
         case 'h':
             fputs(usage, stdout);
@@ -280,6 +305,19 @@ int main(int argc, char **argv)
     }
     bench_tok(ctx, tok, text);
     fflush(stdout);
+    /* the vision rows first, in a child process: each side's peak RSS is
+     * then its own (no thread pool exists yet to upset fork) */
+    if (model && (vsizes || page)) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            bench_vision(ctx, model, vsizes, page, page_tokens);
+            fflush(stdout);
+            _exit(0);
+        }
+        if (pid > 0)
+            waitpid(pid, NULL, 0);
+    }
     if (model)
         bench_model(ctx, model, npre, ndec);
     vd_ctx_free(ctx);

@@ -12,7 +12,7 @@ B="$VLDOC_SHARED/corpus/benchmarks/olmocr-bench"
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 SC="$VLDOC_SRCDIR/tests/cli/text-score.py"
-command -v pdftotext >/dev/null || { echo "1..0 # SKIP pdftotext missing"; exit 77; }
+command -v pdftotext >/dev/null || { echo "1..0 # SKIP pdftotext missing"; exit 0; }
 vp=0 pp=0 tot=0
 for gt in "$B"/*.gt.json; do
   b=$(basename "$gt" .gt.json)
