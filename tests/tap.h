@@ -1,5 +1,6 @@
-/* Tiny TAP emitter for the test programs: plan, ok, diag, skip. Exit 77
- * means SKIP to automake. Header-only so every test stays one file. */
+/* Tiny TAP emitter for the test programs: plan, ok, diag, skip. A whole
+ * program is skipped with "1..0 # SKIP why" and exit status 0.
+ * Header-only so every test stays one file. */
 #ifndef VD_TAP_H
 #define VD_TAP_H
 
@@ -50,7 +51,9 @@ static inline void tap_diag(const char *fmt, ...)
     fflush(stdout);
 }
 
-/* Skip the whole program: prints the reason and exits 77. */
+/* Skip the whole program: "1..0 # SKIP reason" and exit 0, which
+ * tap-driver.sh reports as SKIP (it counts any other non-zero exit as an
+ * ERROR, so LeakSanitizer and crashes still fail the test). */
 static inline void tap_skip_all(const char *fmt, ...)
 {
     va_list ap;
@@ -59,7 +62,7 @@ static inline void tap_skip_all(const char *fmt, ...)
     vprintf(fmt, ap);
     printf("\n");
     va_end(ap);
-    exit(77);
+    exit(0);
 }
 
 /* One skipped test with a reason. */

@@ -7,7 +7,7 @@
 need_shared
 R="$VLDOC_SHARED/refs"
 GEN="${VLDOC_BUILDDIR:-.}/tools/gen-checkpoint"
-[ -x "$GEN" ] || { echo "1..0 # SKIP tools/gen-checkpoint not built"; exit 77; }
+[ -x "$GEN" ] || { echo "1..0 # SKIP tools/gen-checkpoint not built"; exit 0; }
 
 "$GEN" --seed 5 --shard-size 4000000 --tokenizer "$R/tokenizer" \
   "$R/qwen25vl/tiny/checkpoint/config.json" "$T_TMP/a" 2>"$T_TMP/err"

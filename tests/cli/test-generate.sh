@@ -10,7 +10,7 @@ R="$VLDOC_SHARED/refs"
 PY=/usr/bin/python3
 if [ ! -x $PY ]; then
   echo "1..0 # SKIP python3 not found (reads the reference safetensors)"
-  exit 77
+  exit 0
 fi
 
 # ref FILE TENSOR: the int64 tensor as space-separated ids

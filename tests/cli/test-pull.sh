@@ -8,7 +8,7 @@
 . "${VLDOC_SRCDIR:-.}/tests/cli/lib.sh"
 need_shared
 PY=/usr/bin/python3
-[ -x $PY ] || { echo "1..0 # SKIP python3 not found (runs the test hub)"; exit 77; }
+[ -x $PY ] || { echo "1..0 # SKIP python3 not found (runs the test hub)"; exit 0; }
 R="$VLDOC_SHARED/refs"
 mkdir -p "$T_TMP/files"
 for f in "$R/qwen25vl/tiny/checkpoint/"* "$R/tokenizer/tokenizer.json" \
@@ -21,7 +21,7 @@ SRV=$!
 trap 'kill $SRV 2>/dev/null; rm -rf "$T_TMP"' EXIT
 i=0
 while [ ! -s "$T_TMP/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$T_TMP/port" ] || { echo "1..0 # SKIP the test hub did not start"; exit 77; }
+[ -s "$T_TMP/port" ] || { echo "1..0 # SKIP the test hub did not start"; exit 0; }
 export HF_ENDPOINT="http://127.0.0.1:$(cat "$T_TMP/port")"
 unset HF_TOKEN HUGGING_FACE_HUB_TOKEN HF_HUB_CACHE HUGGINGFACE_HUB_CACHE \
   HF_TOKEN_PATH VLDOC_MODEL
@@ -31,7 +31,7 @@ SHA=$(sha256sum "$T_TMP/files/model.safetensors" | cut -d' ' -f1)
 export HF_HOME="$T_TMP/hf1"
 "$VLDOC" pull test/tiny >"$T_TMP/out" 2>"$T_TMP/err"; rc=$?
 if [ $rc -ne 0 ] && contains "$T_TMP/err" "without libcurl"; then
-  echo "1..0 # SKIP built without libcurl"; exit 77
+  echo "1..0 # SKIP built without libcurl"; exit 0
 fi
 ok $rc "pull test/tiny exits 0"
 D="$HF_HOME/hub/models--test--tiny"

@@ -7,7 +7,7 @@ need_shared
 C="$VLDOC_SHARED/corpus"
 command -v identify >/dev/null 2>&1 || {
   echo "1..0 # SKIP ImageMagick identify not installed"
-  exit 77
+  exit 0
 }
 size() { identify -format '%w %h' "$1" 2>/dev/null; }
 

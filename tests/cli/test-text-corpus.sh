@@ -8,7 +8,7 @@
 . "${VLDOC_SRCDIR:-.}/tests/cli/lib.sh"
 S="$VLDOC_SRCDIR/corpus"
 GEN="$VLDOC_BUILDDIR/tools/gen-corpus"
-[ -x "$GEN" ] || { echo "1..0 # SKIP tools/gen-corpus not built"; exit 77; }
+[ -x "$GEN" ] || { echo "1..0 # SKIP tools/gen-corpus not built"; exit 0; }
 
 mkdir -p "$T_TMP/gen"
 "$GEN" "$T_TMP/gen"; ok $? "gen-corpus runs"

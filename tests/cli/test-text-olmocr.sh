@@ -13,7 +13,7 @@ B="$VLDOC_SHARED/corpus/benchmarks/olmocr-bench"
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 SC="$VLDOC_SRCDIR/tests/cli/text-score.py"
-command -v pdftotext >/dev/null || { echo "1..0 # SKIP pdftotext missing"; exit 77; }
+command -v pdftotext >/dev/null || { echo "1..0 # SKIP pdftotext missing"; exit 0; }
 vp=0 pp=0 tot=0
 : >"$T_TMP/all"
 for gt in "$B"/*.gt.json; do

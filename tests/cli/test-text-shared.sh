@@ -11,7 +11,7 @@ C="$VLDOC_SHARED/corpus"
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
 SC="$VLDOC_SRCDIR/tests/cli/text-score.py"
-command -v pdftotext >/dev/null || { echo "1..0 # SKIP pdftotext missing"; exit 77; }
+command -v pdftotext >/dev/null || { echo "1..0 # SKIP pdftotext missing"; exit 0; }
 score() { tail -1 "$1" | cut -d' ' -f"$2"; }
 # Invoices. A value counts when it appears once whitespace is ignored;
 # numbers count in either 1,234.56 or 1.234,56 form; dates in any common

@@ -32,7 +32,7 @@ try:
     import jsonschema
 except ImportError:
     print("1..0 # SKIP python3-jsonschema not installed")
-    sys.exit(77)
+    sys.exit(0)
 
 n_test = 0
 n_fail = 0

@@ -7,7 +7,7 @@
 PY=/usr/bin/python3
 if ! "$PY" -c 'import jsonschema' 2>/dev/null; then
   echo "1..0 # SKIP $PY with python3-jsonschema not found (tools/install-deps)"
-  exit 77
+  exit 0
 fi
 out=$(mktemp -d "$VLDOC_BUILDDIR/tmp.formats.XXXXXX") || exit 1
 trap 'rm -rf "$out"' EXIT
