@@ -124,39 +124,6 @@ void vd__w_num(vd__w *w, double v)
     }
 }
 
-/* Length of the valid UTF-8 sequence at P (at most AVAIL bytes), or 0. */
-static int utf8_len(const unsigned char *p, size_t avail)
-{
-    unsigned c = p[0];
-    int len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if ((size_t)len > avail)
-        return 0;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (int k = 2; k < len; k++)
-        if ((p[k] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
 void vd__w_json_string(vd__w *w, const char *s)
 {
     vd__w_json_stringn(w, s, strlen(s));
@@ -175,8 +142,8 @@ void vd__w_json_stringn(vd__w *w, const char *s, size_t n)
             continue;
         }
         if (ch >= 0x80) {
-            int len = utf8_len(p + i, n - i);
-            if (len) {
+            int len = vd__utf8_seq(p + i, n - i);
+            if (len > 0) {
                 i += (size_t)len;
                 continue;
             }
@@ -229,8 +196,8 @@ void vd__w_html(vd__w *w, const char *s, size_t n)
         unsigned char ch = p[i];
         const char *rep;
         if (ch >= 0x80) {
-            int len = utf8_len(p + i, n - i);
-            if (len) {
+            int len = vd__utf8_seq(p + i, n - i);
+            if (len > 0) {
                 i += (size_t)len;
                 continue;
             }

@@ -22,6 +22,9 @@ extern const vd__writer vd__writer_md, vd__writer_json, vd__writer_text,
 /* Record a failure in CTX (defined in lib/core-error.c). */
 vd_status vd__fail(vd_ctx *ctx, vd_status status, const char *fmt, ...)
     VD_PRINTF(3, 4);
+/* The one UTF-8 decoder of the library (lib/core-util.c): length of the
+ * valid character at P, 0 for an incomplete prefix, < 0 when invalid. */
+int vd__utf8_seq(const unsigned char *p, size_t avail);
 
 /* ---- buffered emitter: writers produce many small pieces; vd_out takes
  * them in large writes ---- */

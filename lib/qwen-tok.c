@@ -971,42 +971,6 @@ int32_t vd__qwen_tok_added(const vd__qwen_tok *t, const char *text)
     return -1;
 }
 
-/* Length of the UTF-8 character at P[0..n): > 0 when complete and valid,
- * 0 when P is a valid but incomplete prefix, < 0 (minus the length of the
- * maximal bad subpart, which becomes one U+FFFD) when invalid. */
-static int utf8_char(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-    if (c < 0x80)
-        return 1;
-    int len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return -1;
-    for (int i = 1; i < len; i++) {
-        if ((size_t)i >= n)
-            return 0;
-        unsigned b = p[i];
-        if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF))
-            return -i;
-    }
-    return len;
-}
-
 static const char replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
 /* Append the valid prefix of P[n] to OUT, U+FFFD for bad parts; with
@@ -1016,7 +980,7 @@ static size_t emit_utf8(vd_ctx *ctx, const unsigned char *p, size_t n,
 {
     size_t i = 0, run = 0;
     while (i < n) {
-        int k = utf8_char(p + i, n - i);
+        int k = vd__utf8_seq(p + i, n - i);
         if (k > 0) {
             i += (size_t)k;
             continue;
@@ -1077,7 +1041,7 @@ vd_status vd__qwen_detok_push(vd_ctx *ctx, vd__qwen_detok *d, int32_t id,
         memcpy(tmp, d->pend, (size_t)d->npend);
         size_t take = l - i < 4 ? l - i : 4;
         memcpy(tmp + d->npend, b + i, take);
-        int k = utf8_char(tmp, (size_t)d->npend + take);
+        int k = vd__utf8_seq(tmp, (size_t)d->npend + take);
         if (k == 0) { /* still incomplete: everything is held */
             memcpy(d->pend + d->npend, b + i, take);
             d->npend += (int)take;

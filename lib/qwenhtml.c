@@ -41,50 +41,19 @@ static void xml_init(void)
 /* ---------------------------------------------------------------------- */
 /* bytes: valid UTF-8 that XML accepts                                      */
 
-static size_t seq_len(const unsigned char *s, size_t n, size_t i, size_t *valid)
+/* Length of the valid UTF-8 character at S[I] that XML accepts, or 0
+ * with *BAD the bytes to replace by one U+FFFD. */
+static size_t seq_len(const unsigned char *s, size_t n, size_t i, size_t *bad)
 {
-    /* Length of the UTF-8 sequence at S[I] if valid (returns it), else 0
-     * with *VALID the bytes of its maximal well-formed prefix (>= 1). */
-    unsigned c = s[i];
-    size_t len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        *valid = 1;
-        return 0;
-    }
-    size_t k = 1;
-    for (; k < len; k++) {
-        if (i + k >= n)
-            break;
-        unsigned t = s[i + k];
-        if (t < (k == 1 ? lo : 0x80) || t > (k == 1 ? hi : 0xBF))
-            break;
-    }
-    if (k < len) {
-        *valid = k;
-        return 0;
-    }
+    int k = vd__utf8_seq(s + i, n - i);
     /* U+FFFE and U+FFFF are not XML characters */
-    if (len == 3 && c == 0xEF && s[i + 1] == 0xBF &&
-        (s[i + 2] == 0xBE || s[i + 2] == 0xBF)) {
-        *valid = 3;
-        return 0;
-    }
-    return len;
+    if (k == 3 && s[i] == 0xEF && s[i + 1] == 0xBF &&
+        (s[i + 2] == 0xBE || s[i + 2] == 0xBF))
+        k = -3;
+    if (k > 0)
+        return (size_t)k;
+    *bad = k < 0 ? (size_t)-k : n - i; /* 0: an incomplete tail */
+    return 0;
 }
 
 /* Is S already valid UTF-8 with no character XML refuses and no BOM?

@@ -243,5 +243,11 @@ vd_status vd__page_geometry(vd_ctx *ctx, const vd_page_info *info,
 double vd__now(void);
 /* Is S valid UTF-8? */
 bool vd__utf8_valid(const char *s, size_t n);
+/* The UTF-8 sequence at P (AVAIL >= 1 bytes readable): its length when it
+ * is a valid character; 0 when P holds a valid but incomplete prefix; else
+ * minus the length of its maximal ill-formed subpart, which a decoder
+ * replaces by one U+FFFD (Unicode's "maximal subpart" practice, as
+ * Python's errors="replace" does). */
+int vd__utf8_seq(const unsigned char *p, size_t avail);
 
 #endif
