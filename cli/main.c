@@ -10,10 +10,8 @@ static const struct {
     const char *name;
     int (*main)(int argc, char **argv);
 } commands[] = {
-    { "convert", cli_convert_main },
-    { "render", cli_render_main },
-    { "generate", cli_generate_main },
-    { "pull", cli_pull_main },
+    { "convert", cli_convert_main },   { "render", cli_render_main },
+    { "generate", cli_generate_main }, { "pull", cli_pull_main },
     { "serve", cli_serve_main },
 };
 

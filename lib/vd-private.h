@@ -221,8 +221,8 @@ static inline void vd__split(int64_t n, int ith, int nth, int64_t *r0,
 
 /* Encode IMG as 8-bit RGB PNG / baseline JPEG (QUALITY 1..100) to O. */
 vd_status vd__image_encode_png(vd_ctx *ctx, const vd_image *img, vd_out *o);
-vd_status vd__image_encode_jpeg(vd_ctx *ctx, const vd_image *img,
-                                int quality, vd_out *o);
+vd_status vd__image_encode_jpeg(vd_ctx *ctx, const vd_image *img, int quality,
+                                vd_out *o);
 
 /* ---- page geometry (raster-map.c) ---- */
 
