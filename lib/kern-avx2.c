@@ -1039,125 +1039,159 @@ INLINE __m256 kv_load(const vd__attn_args *a, const void *base, int64_t off,
     return loadn((const float *)base + off, n);
 }
 
+/* As in kern-avx512.c: rows grouped by KV head, partial output on
+ * request. */
 static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
-                      int64_t q1, int64_t k0, int64_t k1, void *scr,
-                      size_t scr_n)
+                      int64_t q1, int64_t k0, int64_t k1, float *part,
+                      void *scr, size_t scr_n)
 {
-    int hd = a->head_dim, G = h1 - h0;
+    int hd = a->head_dim, group = a->n_head / a->n_kv_head;
+    int g0 = h0 / group, ng = (h1 - 1) / group - g0 + 1;
+    int G = ng > 1 ? group : h1 - h0;
     int hdp = (hd + 7) & ~7;
     int64_t nqr = q1 - q0;
-    int rows = (int)(nqr * G), rowsp = (rows + 5) / 6 * 6;
-    if (hd > AHD || rows > AROWS)
+    int rg = (int)(nqr * G), rgp = (rg + 5) / 6 * 6;
+    int rowsp = rgp * ng;
+    if (hd > AHD || rg * ng > AROWS || (ng > 1 && (h0 % group || h1 % group)))
         return 0;
-    size_t need = ((size_t)rowsp * hdp * 2 + (size_t)rowsp * ABK +
-                   (size_t)hdp * ABK + (size_t)ABK * hdp + 2 * AROWS) *
+    size_t need = ((size_t)rowsp * hdp * 2 + (size_t)rgp * ABK +
+                   (size_t)hdp * ABK + (size_t)ABK * hdp + 2 * (size_t)rowsp) *
                   4;
     if (need > scr_n)
         return 0;
     float *qs = scr;
     float *o = qs + (size_t)rowsp * hdp;
     float *sp = o + (size_t)rowsp * hdp;
-    float *kt = sp + (size_t)rowsp * ABK;
+    float *kt = sp + (size_t)rgp * ABK;
     float *vp = kt + (size_t)hdp * ABK;
     float *mrow = vp + (size_t)ABK * hdp;
-    float *lrow = mrow + AROWS;
-    int64_t kvoff = (int64_t)(h0 / G) * hd;
+    float *lrow = mrow + rowsp;
     memset(qs, 0, (size_t)rowsp * hdp * 2 * 4);
     __m256 sc = _mm256_set1_ps(a->scale);
-    for (int r = 0; r < rows; r++) {
-        int64_t i = q0 + r / G;
-        const float *qi = a->q + i * a->q_stride + (int64_t)(h0 + r % G) * hd;
-        for (int d = 0; d < hd; d += 8)
-            storen(qs + r * hdp + d, hd - d,
-                   _mm256_mul_ps(loadn(qi + d, hd - d), sc));
-        mrow[r] = -INFINITY;
-        lrow[r] = 0;
-    }
+    for (int gi = 0; gi < ng; gi++)
+        for (int r = 0; r < rgp; r++) {
+            int rr = gi * rgp + r;
+            mrow[rr] = -INFINITY;
+            lrow[rr] = 0;
+            if (r >= rg)
+                continue;
+            int64_t i = q0 + r / G;
+            int h = (ng > 1 ? (g0 + gi) * group : h0) + r % G;
+            const float *qi = a->q + i * a->q_stride + (int64_t)h * hd;
+            for (int d = 0; d < hd; d += 8)
+                storen(qs + rr * hdp + d, hd - d,
+                       _mm256_mul_ps(loadn(qi + d, hd - d), sc));
+        }
     int64_t kend = k1;
     if (a->causal && a->q_pos0 + q1 < kend)
         kend = a->q_pos0 + q1;
     size_t es = a->kv_dt == VD_DT_BF16 ? 2 : 4;
+    size_t span = (size_t)ng * hd * es;
     for (int64_t kb = k0; kb < kend; kb += ABK) {
         int nk = (int)(kend - kb < ABK ? kend - kb : ABK);
-        for (int64_t j = kb + ABK; j < kb + 2 * ABK && j < kend; j++)
-            for (size_t c = 0; c < (size_t)hd * es; c += 64) {
-                size_t off = ((size_t)(j * a->kv_stride + kvoff)) * es + c;
-                _mm_prefetch((const char *)a->k + off, _MM_HINT_T0);
-                _mm_prefetch((const char *)a->v + off, _MM_HINT_T0);
+        for (int gi = 0; gi < ng; gi++) {
+            int64_t kvoff = (int64_t)(g0 + gi) * hd;
+            float *qg = qs + (size_t)gi * rgp * hdp;
+            float *og = o + (size_t)gi * rgp * hdp;
+            float *mg = mrow + gi * rgp, *lg = lrow + gi * rgp;
+            for (int j0 = 0; j0 < ABK; j0 += 8)
+                for (int d0 = 0; d0 < hd; d0 += 8) {
+                    __m256 v[8];
+                    for (int j = 0; j < 8; j++)
+                        v[j] = j0 + j < nk
+                                   ? kv_load(a, a->k,
+                                             (kb + j0 + j) * a->kv_stride +
+                                                 kvoff + d0,
+                                             hd - d0)
+                                   : _mm256_setzero_ps();
+                    tr8(v);
+                    int nd = hd - d0 < 8 ? hd - d0 : 8;
+                    for (int d = 0; d < nd; d++)
+                        _mm256_store_ps(kt + (d0 + d) * ABK + j0, v[d]);
+                }
+            for (int j = 0; j < nk; j++) { /* next block into L2 meanwhile */
+                if (gi == 0 && kb + ABK + j < kend)
+                    for (size_t c = 0; c < span; c += 64) {
+                        size_t off = (size_t)((kb + ABK + j) * a->kv_stride +
+                                              (int64_t)g0 * hd) *
+                                         es +
+                                     c;
+                        _mm_prefetch((const char *)a->k + off, _MM_HINT_T1);
+                        _mm_prefetch((const char *)a->v + off, _MM_HINT_T1);
+                    }
+                for (int d = 0; d < hdp; d += 8)
+                    _mm256_store_ps(vp + j * hdp + d,
+                                    kv_load(a, a->v,
+                                            (kb + j) * a->kv_stride + kvoff + d,
+                                            hd - d));
             }
-        for (int j0 = 0; j0 < ABK; j0 += 8)
-            for (int d0 = 0; d0 < hd; d0 += 8) {
-                __m256 v[8];
-                for (int j = 0; j < 8; j++)
-                    v[j] =
-                        j0 + j < nk
-                            ? kv_load(a, a->k,
-                                      (kb + j0 + j) * a->kv_stride + kvoff + d0,
-                                      hd - d0)
-                            : _mm256_setzero_ps();
-                tr8(v);
-                int nd = hd - d0 < 8 ? hd - d0 : 8;
-                for (int d = 0; d < nd; d++)
-                    _mm256_store_ps(kt + (d0 + d) * ABK + j0, v[d]);
-            }
-        for (int j = 0; j < nk; j++)
-            for (int d = 0; d < hdp; d += 8)
-                _mm256_store_ps(vp + j * hdp + d,
-                                kv_load(a, a->v,
-                                        (kb + j) * a->kv_stride + kvoff + d,
-                                        hd - d));
-        attn_qk(qs, hdp, rowsp, hd, kt, sp);
-        for (int r = 0; r < rows; r++) {
-            int64_t i = q0 + r / G;
-            int64_t lim = a->causal && a->q_pos0 + i + 1 < kend
-                              ? a->q_pos0 + i + 1
-                              : kend;
-            int64_t nv = lim - kb;
-            float *srow = sp + r * ABK;
-            if (nv <= 0) {
-                memset(srow, 0, ABK * 4);
-                continue;
-            }
-            if (nv > nk)
-                nv = nk;
-            __m256 mx = _mm256_set1_ps(-INFINITY);
-            for (int j = 0; j < nv; j += 8)
-                mx = _mm256_max_ps(
-                    mx, _mm256_blendv_ps(_mm256_set1_ps(-INFINITY),
+            attn_qk(qg, hdp, rgp, hd, kt, sp);
+            for (int r = 0; r < rg; r++) {
+                int64_t i = q0 + r / G;
+                int64_t lim = a->causal && a->q_pos0 + i + 1 < kend
+                                  ? a->q_pos0 + i + 1
+                                  : kend;
+                int64_t nv = lim - kb;
+                float *srow = sp + r * ABK;
+                if (nv <= 0) {
+                    memset(srow, 0, ABK * 4);
+                    continue;
+                }
+                if (nv > nk)
+                    nv = nk;
+                __m256 mx = _mm256_set1_ps(-INFINITY);
+                for (int j = 0; j < nv; j += 8)
+                    mx = _mm256_max_ps(
+                        mx,
+                        _mm256_blendv_ps(_mm256_set1_ps(-INFINITY),
                                          _mm256_load_ps(srow + j),
                                          _mm256_castsi256_ps(lanes(nv - j))));
-            float mnew = fmaxf(mrow[r], hmax(mx));
-            float alpha = expf(mrow[r] - mnew);
-            __m256 mv = _mm256_set1_ps(mnew), sum = _mm256_setzero_ps();
-            for (int j = 0; j < ABK; j += 8) {
-                __m256 e = _mm256_and_ps(
-                    exp256(_mm256_sub_ps(_mm256_load_ps(srow + j), mv)),
-                    _mm256_castsi256_ps(lanes(nv - j)));
-                sum = _mm256_add_ps(sum, e);
-                _mm256_store_ps(srow + j, e);
+                float mnew = fmaxf(mg[r], hmax(mx));
+                float alpha = expf(mg[r] - mnew);
+                __m256 mv = _mm256_set1_ps(mnew), sum = _mm256_setzero_ps();
+                for (int j = 0; j < ABK; j += 8) {
+                    __m256 e = _mm256_and_ps(
+                        exp256(_mm256_sub_ps(_mm256_load_ps(srow + j), mv)),
+                        _mm256_castsi256_ps(lanes(nv - j)));
+                    sum = _mm256_add_ps(sum, e);
+                    _mm256_store_ps(srow + j, e);
+                }
+                lg[r] = lg[r] * alpha + hsum(sum);
+                mg[r] = mnew;
+                if (alpha != 1.0f) {
+                    __m256 al = _mm256_set1_ps(alpha);
+                    for (int d = 0; d < hdp; d += 8)
+                        _mm256_store_ps(
+                            og + r * hdp + d,
+                            _mm256_mul_ps(_mm256_load_ps(og + r * hdp + d),
+                                          al));
+                }
             }
-            lrow[r] = lrow[r] * alpha + hsum(sum);
-            mrow[r] = mnew;
-            if (alpha != 1.0f) {
-                __m256 al = _mm256_set1_ps(alpha);
-                for (int d = 0; d < hdp; d += 8)
-                    _mm256_store_ps(
-                        o + r * hdp + d,
-                        _mm256_mul_ps(_mm256_load_ps(o + r * hdp + d), al));
-            }
+            for (int r = rg; r < rgp; r++)
+                memset(sp + r * ABK, 0, ABK * 4);
+            attn_pv(sp, rgp, nk, vp, hdp, og);
         }
-        for (int r = rows; r < rowsp; r++)
-            memset(sp + r * ABK, 0, ABK * 4);
-        attn_pv(sp, rowsp, nk, vp, hdp, o);
     }
-    for (int r = 0; r < rows; r++) {
-        int64_t i = q0 + r / G;
-        float *oi = a->o + i * a->o_stride + (int64_t)(h0 + r % G) * hd;
-        __m256 inv = _mm256_set1_ps(lrow[r] > 0 ? 1.0f / lrow[r] : 0.0f);
-        for (int d = 0; d < hd; d += 8)
-            storen(oi + d, hd - d,
-                   _mm256_mul_ps(_mm256_load_ps(o + r * hdp + d), inv));
-    }
+    int H = h1 - h0;
+    for (int gi = 0; gi < ng; gi++)
+        for (int r = 0; r < rg; r++) {
+            int rr = gi * rgp + r;
+            int64_t i = q0 + r / G;
+            int h = (ng > 1 ? (g0 + gi) * group : h0) + r % G;
+            const float *orow = o + (size_t)rr * hdp;
+            if (part) {
+                float *pr = part + ((i - q0) * H + (h - h0)) * (hd + 2);
+                memcpy(pr, orow, (size_t)hd * 4);
+                pr[hd] = mrow[rr];
+                pr[hd + 1] = lrow[rr];
+                continue;
+            }
+            float *oi = a->o + i * a->o_stride + (int64_t)h * hd;
+            __m256 inv = _mm256_set1_ps(lrow[rr] > 0 ? 1.0f / lrow[rr] : 0.0f);
+            for (int d = 0; d < hd; d += 8)
+                storen(oi + d, hd - d,
+                       _mm256_mul_ps(_mm256_load_ps(orow + d), inv));
+        }
     return 1;
 }
 

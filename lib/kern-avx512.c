@@ -787,14 +787,13 @@ static int gemm_f32(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
 
 /* GEMV for at most 4 tokens at a time, for the tokens of a tile. */
 static void gemv_tokens(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
-                        int64_t t1, const float *x, int64_t ldx_tokens,
+                        int64_t t1,
                         void (*fn)(const vd__mat *, const float *, int,
                                    const float *, float *, int64_t, int64_t))
 {
-    (void)ldx_tokens;
     for (int64_t t = t0; t < t1; t += GEMV_MAX) {
         int nt = (int)(t1 - t < GEMV_MAX ? t1 - t : GEMV_MAX);
-        fn(m->w, x + t * m->w->cols, nt, m->bias, m->y + t * m->w->rows, r0,
+        fn(m->w, m->x + t * m->w->cols, nt, m->bias, m->y + t * m->w->rows, r0,
            r1);
     }
 }
@@ -803,7 +802,7 @@ static int mm_exact(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
                     int64_t t1, void *s, size_t scr)
 {
     if (t1 - t0 <= GEMV_MAX) {
-        gemv_tokens(m, r0, r1, t0, t1, m->x, 0, gemv_exact);
+        gemv_tokens(m, r0, r1, t0, t1, gemv_exact);
         return 1;
     }
     return gemm_f32(m, r0, r1, t0, t1, s, scr, 0);
@@ -846,73 +845,104 @@ static int mm_bf16_emul(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
 #define AROWS 256
 #define AHD   512 /* largest head_dim handled here */
 
-/* S[rows][64] = Q[rows][hd] . Kt[hd][64], 6 rows at a time. */
+/* S[R][64] = Q[R][hd] . Kt[hd][64]: R rows x 64 keys in registers. */
+INLINE void attn_qk_r(const float *qr, int64_t ldq, int hd, const float *kt,
+                      float *s, int R)
+{
+    __m512 c[6][4];
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++)
+        c[i][0] = c[i][1] = c[i][2] = c[i][3] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d++) {
+        const float *kd = kt + d * ABK;
+        __m512 k0 = _mm512_load_ps(kd), k1 = _mm512_load_ps(kd + 16);
+        __m512 k2 = _mm512_load_ps(kd + 32), k3 = _mm512_load_ps(kd + 48);
+#pragma GCC unroll 6
+        for (int i = 0; i < R; i++) {
+            __m512 a = _mm512_set1_ps(qr[i * ldq + d]);
+            c[i][0] = _mm512_fmadd_ps(a, k0, c[i][0]);
+            c[i][1] = _mm512_fmadd_ps(a, k1, c[i][1]);
+            c[i][2] = _mm512_fmadd_ps(a, k2, c[i][2]);
+            c[i][3] = _mm512_fmadd_ps(a, k3, c[i][3]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
+        for (int j = 0; j < 4; j++)
+            _mm512_store_ps(s + i * ABK + 16 * j, c[i][j]);
+}
+
+/* S[rows][64] = Q[rows][hd] . Kt[hd][64]: 6 rows at a time, then 4, 2, 1
+ * (decoding has 8 rows per KV head: no padded rows to compute). */
 static void attn_qk(const float *q, int64_t ldq, int rows, int hd,
                     const float *kt, float *s)
 {
-    for (int r0 = 0; r0 < rows; r0 += 6) {
-        __m512 c[6][4];
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; i++)
-            c[i][0] = c[i][1] = c[i][2] = c[i][3] = _mm512_setzero_ps();
-        const float *qr = q + r0 * ldq;
-        for (int d = 0; d < hd; d++) {
-            const float *kd = kt + d * ABK;
-            __m512 k0 = _mm512_load_ps(kd), k1 = _mm512_load_ps(kd + 16);
-            __m512 k2 = _mm512_load_ps(kd + 32), k3 = _mm512_load_ps(kd + 48);
-#pragma GCC unroll 6
-            for (int i = 0; i < 6; i++) {
-                __m512 a = _mm512_set1_ps(qr[i * ldq + d]);
-                c[i][0] = _mm512_fmadd_ps(a, k0, c[i][0]);
-                c[i][1] = _mm512_fmadd_ps(a, k1, c[i][1]);
-                c[i][2] = _mm512_fmadd_ps(a, k2, c[i][2]);
-                c[i][3] = _mm512_fmadd_ps(a, k3, c[i][3]);
-            }
-        }
-#pragma GCC unroll 6
-        for (int i = 0; i < 6; i++)
-#pragma GCC unroll 8
-            for (int j = 0; j < 4; j++)
-                _mm512_store_ps(s + (r0 + i) * ABK + 16 * j, c[i][j]);
+    int r0 = 0;
+    for (; rows - r0 >= 6; r0 += 6)
+        attn_qk_r(q + r0 * ldq, ldq, hd, kt, s + r0 * ABK, 6);
+    if (rows - r0 >= 4) {
+        attn_qk_r(q + r0 * ldq, ldq, hd, kt, s + r0 * ABK, 4);
+        r0 += 4;
     }
+    if (rows - r0 >= 2) {
+        attn_qk_r(q + r0 * ldq, ldq, hd, kt, s + r0 * ABK, 2);
+        r0 += 2;
+    }
+    if (rows - r0 >= 1)
+        attn_qk_r(q + r0 * ldq, ldq, hd, kt, s + r0 * ABK, 1);
 }
 
-/* O[rows][hdp] += P[rows][nk] . V[nk][hdp] for NV = hdp / 16 vectors. */
+/* O[R][16 NV] += P[R][nk] . V[nk][16 NV] */
+INLINE void attn_pv_r(const float *p, int nk, const float *v, int64_t ldv,
+                      float *o, int64_t ldo, int NV, int R)
+{
+    __m512 c[6][8];
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; j++)
+            c[i][j] = _mm512_load_ps(o + i * ldo + 16 * j);
+    for (int k = 0; k < nk; k++) {
+        __m512 vv[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; j++)
+            vv[j] = _mm512_load_ps(v + k * ldv + 16 * j);
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++) {
+            __m512 a = _mm512_set1_ps(p[i * ABK + k]);
+#pragma GCC unroll 8
+            for (int j = 0; j < NV; j++)
+                c[i][j] = _mm512_fmadd_ps(a, vv[j], c[i][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 8
+        for (int j = 0; j < NV; j++)
+            _mm512_store_ps(o + i * ldo + 16 * j, c[i][j]);
+}
+
+/* Rows in tiles of R (as many as the registers allow for NV vectors),
+ * then a tail of 2 and 1. */
 INLINE void attn_pv_nv(const float *p, int rows, int nk, const float *v,
                        int64_t ldv, float *o, int64_t ldo, int NV, int R)
 {
-    for (int r0 = 0; r0 < rows; r0 += R) {
-        __m512 c[6][8];
-#pragma GCC unroll 8
-        for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-            for (int j = 0; j < NV; j++)
-                c[i][j] = _mm512_load_ps(o + (r0 + i) * ldo + 16 * j);
-        for (int k = 0; k < nk; k++) {
-            __m512 vv[8];
-#pragma GCC unroll 8
-            for (int j = 0; j < NV; j++)
-                vv[j] = _mm512_load_ps(v + k * ldv + 16 * j);
-#pragma GCC unroll 8
-            for (int i = 0; i < R; i++) {
-                __m512 a = _mm512_set1_ps(p[(r0 + i) * ABK + k]);
-#pragma GCC unroll 8
-                for (int j = 0; j < NV; j++)
-                    c[i][j] = _mm512_fmadd_ps(a, vv[j], c[i][j]);
-            }
-        }
-#pragma GCC unroll 8
-        for (int i = 0; i < R; i++)
-#pragma GCC unroll 8
-            for (int j = 0; j < NV; j++)
-                _mm512_store_ps(o + (r0 + i) * ldo + 16 * j, c[i][j]);
+    int r0 = 0;
+    for (; rows - r0 >= R; r0 += R)
+        attn_pv_r(p + r0 * ABK, nk, v, ldv, o + r0 * ldo, ldo, NV, R);
+    if (R > 2 && rows - r0 >= 2) {
+        attn_pv_r(p + r0 * ABK, nk, v, ldv, o + r0 * ldo, ldo, NV, 2);
+        r0 += 2;
     }
+    for (; r0 < rows; r0++)
+        attn_pv_r(p + r0 * ABK, nk, v, ldv, o + r0 * ldo, ldo, NV, 1);
 }
 
 static void attn_pv(const float *p, int rows, int nk, const float *v, int hdp,
                     float *o)
 {
-    /* rows is a multiple of 12; chunks of up to 8 vectors of V */
+    /* chunks of up to 8 vectors of V; R x NV accumulators <= 24 */
     for (int d0 = 0; d0 < hdp; d0 += 128) {
         int nv = (hdp - d0) / 16 < 8 ? (hdp - d0) / 16 : 8;
         const float *vd = v + d0;
@@ -956,137 +986,173 @@ INLINE __m512 kv_load(const vd__attn_args *a, const void *base, int64_t off,
     return _mm512_maskz_loadu_ps(mask16(n), (const float *)base + off);
 }
 
+/* Rows of a block are grouped by KV head: the NG groups of heads
+ * [h0, h1) each hold their queries x heads, so one key block is packed per
+ * KV head and used by all that head's rows, and a call over all heads
+ * (decoding) reads every key row whole and in order. */
 static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
-                      int64_t q1, int64_t k0, int64_t k1, void *scr,
-                      size_t scr_n)
+                      int64_t q1, int64_t k0, int64_t k1, float *part,
+                      void *scr, size_t scr_n)
 {
-    int hd = a->head_dim, G = h1 - h0;
+    int hd = a->head_dim, group = a->n_head / a->n_kv_head;
+    int g0 = h0 / group, ng = (h1 - 1) / group - g0 + 1;
+    int G = ng > 1 ? group : h1 - h0; /* heads per group in this call */
     int hdp = (hd + 15) & ~15;
     int64_t nqr = q1 - q0;
-    int rows = (int)(nqr * G), rowsp = (rows + 11) / 12 * 12;
-    if (hd > AHD || rows > AROWS)
+    int rg = (int)(nqr * G), rgp = rg; /* rows per group */
+    int rowsp = rgp * ng;
+    if (hd > AHD || rg * ng > AROWS || (ng > 1 && (h0 % group || h1 % group)))
         return 0;
-    size_t need = ((size_t)rowsp * hdp * 2 + (size_t)rowsp * ABK +
-                   (size_t)hdp * ABK + (size_t)ABK * hdp + 3 * AROWS) *
+    size_t need = ((size_t)rowsp * hdp * 2 + (size_t)rgp * ABK +
+                   (size_t)hdp * ABK + (size_t)ABK * hdp + 2 * (size_t)rowsp) *
                   4;
     if (need > scr_n)
         return 0;
-    float *qs = scr;                      /* [rowsp][hdp] */
+    float *qs = scr;                      /* [rowsp][hdp] scaled queries */
     float *o = qs + (size_t)rowsp * hdp;  /* [rowsp][hdp] */
-    float *sp = o + (size_t)rowsp * hdp;  /* [rowsp][ABK] */
-    float *kt = sp + (size_t)rowsp * ABK; /* [hdp][ABK] */
+    float *sp = o + (size_t)rowsp * hdp;  /* [rgp][ABK] one group's scores */
+    float *kt = sp + (size_t)rgp * ABK;   /* [hdp][ABK] */
     float *vp = kt + (size_t)hdp * ABK;   /* [ABK][hdp] */
-    float *mrow = vp + (size_t)ABK * hdp; /* [AROWS] */
-    float *lrow = mrow + AROWS;
-    int64_t *lim = (int64_t *)(lrow + AROWS); /* [AROWS] (2 floats each) */
-    (void)lim;
-    int64_t kvoff = (int64_t)(h0 / G) * hd;
-    /* scaled queries; rows past ROWS stay zero */
+    float *mrow = vp + (size_t)ABK * hdp; /* [rowsp] */
+    float *lrow = mrow + rowsp;
     memset(qs, 0, (size_t)rowsp * hdp * 2 * 4);
     __m512 sc = _mm512_set1_ps(a->scale);
-    for (int r = 0; r < rows; r++) {
-        int64_t i = q0 + r / G;
-        const float *qi = a->q + i * a->q_stride + (int64_t)(h0 + r % G) * hd;
-        for (int d = 0; d < hd; d += 16) {
-            __mmask16 m = mask16(hd - d);
-            _mm512_mask_storeu_ps(
-                qs + r * hdp + d, m,
-                _mm512_mul_ps(_mm512_maskz_loadu_ps(m, qi + d), sc));
+    for (int gi = 0; gi < ng; gi++)
+        for (int r = 0; r < rgp; r++) {
+            int rr = gi * rgp + r;
+            mrow[rr] = -INFINITY;
+            lrow[rr] = 0;
+            if (r >= rg)
+                continue;
+            int64_t i = q0 + r / G;
+            int h = (ng > 1 ? (g0 + gi) * group : h0) + r % G;
+            const float *qi = a->q + i * a->q_stride + (int64_t)h * hd;
+            for (int d = 0; d < hd; d += 16) {
+                __mmask16 m = mask16(hd - d);
+                _mm512_mask_storeu_ps(
+                    qs + rr * hdp + d, m,
+                    _mm512_mul_ps(_mm512_maskz_loadu_ps(m, qi + d), sc));
+            }
         }
-        mrow[r] = -INFINITY;
-        lrow[r] = 0;
-    }
     int64_t kend = k1;
     if (a->causal && a->q_pos0 + q1 < kend)
         kend = a->q_pos0 + q1;
     size_t es = a->kv_dt == VD_DT_BF16 ? 2 : 4;
+    size_t span = (size_t)ng * hd * es; /* bytes of a key row we read */
     for (int64_t kb = k0; kb < kend; kb += ABK) {
         int nk = (int)(kend - kb < ABK ? kend - kb : ABK);
-        /* the next block's keys and values are on their way meanwhile */
-        for (int64_t j = kb + ABK; j < kb + 2 * ABK && j < kend; j++)
-            for (size_t c = 0; c < (size_t)hd * es; c += 64) {
-                size_t off = ((size_t)(j * a->kv_stride + kvoff)) * es + c;
-                _mm_prefetch((const char *)a->k + off, _MM_HINT_T0);
-                _mm_prefetch((const char *)a->v + off, _MM_HINT_T0);
+        for (int gi = 0; gi < ng; gi++) {
+            int64_t kvoff = (int64_t)(g0 + gi) * hd;
+            float *qg = qs + (size_t)gi * rgp * hdp;
+            float *og = o + (size_t)gi * rgp * hdp;
+            float *mg = mrow + gi * rgp, *lg = lrow + gi * rgp;
+            /* K block transposed: kt[d][j] */
+            for (int j0 = 0; j0 < ABK; j0 += 16) {
+                for (int d0 = 0; d0 < hd; d0 += 16) {
+                    __m512i v[16];
+                    for (int j = 0; j < 16; j++)
+                        v[j] =
+                            j0 + j < nk
+                                ? _mm512_castps_si512(kv_load(
+                                      a, a->k,
+                                      (kb + j0 + j) * a->kv_stride + kvoff + d0,
+                                      hd - d0))
+                                : _mm512_setzero_si512();
+                    tr16(v);
+                    int nd = hd - d0 < 16 ? hd - d0 : 16;
+                    for (int d = 0; d < nd; d++)
+                        _mm512_store_si512(
+                            (__m512i *)(kt + (d0 + d) * ABK + j0), v[d]);
+                }
             }
-        /* K block transposed: kt[d][j] */
-        for (int j0 = 0; j0 < ABK; j0 += 16) {
-            for (int d0 = 0; d0 < hd; d0 += 16) {
-                __m512i v[16];
-                for (int j = 0; j < 16; j++)
-                    v[j] = j0 + j < nk
-                               ? _mm512_castps_si512(kv_load(
-                                     a, a->k,
-                                     (kb + j0 + j) * a->kv_stride + kvoff + d0,
-                                     hd - d0))
-                               : _mm512_setzero_si512();
-                tr16(v);
-                int nd = hd - d0 < 16 ? hd - d0 : 16;
-                for (int d = 0; d < nd; d++)
-                    _mm512_store_si512((__m512i *)(kt + (d0 + d) * ABK + j0),
-                                       v[d]);
+            /* V block widened: vp[j][d], zero past hd; with the first
+             * group, the next block's rows (all groups' parts) are fetched
+             * into L2, one row per row copied, so the requests stay few
+             * enough to be served (a cold KV cache streams from memory:
+             * decoding reads all of it) */
+            for (int j = 0; j < nk; j++) {
+                if (gi == 0 && kb + ABK + j < kend)
+                    for (size_t c = 0; c < span; c += 64) {
+                        size_t off = (size_t)((kb + ABK + j) * a->kv_stride +
+                                              (int64_t)g0 * hd) *
+                                         es +
+                                     c;
+                        _mm_prefetch((const char *)a->k + off, _MM_HINT_T1);
+                        _mm_prefetch((const char *)a->v + off, _MM_HINT_T1);
+                    }
+                for (int d = 0; d < hdp; d += 16)
+                    _mm512_store_ps(vp + j * hdp + d,
+                                    kv_load(a, a->v,
+                                            (kb + j) * a->kv_stride + kvoff + d,
+                                            hd - d));
             }
+            attn_qk(qg, hdp, rgp, hd, kt, sp);
+            /* online softmax, row by row */
+            for (int r = 0; r < rg; r++) {
+                int64_t i = q0 + r / G;
+                int64_t lim = a->causal && a->q_pos0 + i + 1 < kend
+                                  ? a->q_pos0 + i + 1
+                                  : kend;
+                int64_t nv = lim - kb;
+                float *srow = sp + r * ABK;
+                if (nv <= 0) { /* no key of this block for this row */
+                    memset(srow, 0, ABK * 4);
+                    continue;
+                }
+                if (nv > nk)
+                    nv = nk;
+                __m512 mx = _mm512_set1_ps(-INFINITY);
+                for (int j = 0; j < nv; j += 16)
+                    mx = _mm512_mask_max_ps(mx, mask16(nv - j), mx,
+                                            _mm512_load_ps(srow + j));
+                float mnew = fmaxf(mg[r], _mm512_reduce_max_ps(mx));
+                float alpha = expf(mg[r] - mnew);
+                __m512 mv = _mm512_set1_ps(mnew), sum = _mm512_setzero_ps();
+                for (int j = 0; j < ABK; j += 16) {
+                    __m512 e = _mm512_maskz_mov_ps(
+                        mask16(nv - j > 0 ? nv - j : 0),
+                        exp512(_mm512_sub_ps(_mm512_load_ps(srow + j), mv)));
+                    sum = _mm512_add_ps(sum, e);
+                    _mm512_store_ps(srow + j, e);
+                }
+                lg[r] = lg[r] * alpha + _mm512_reduce_add_ps(sum);
+                mg[r] = mnew;
+                if (alpha != 1.0f) {
+                    __m512 al = _mm512_set1_ps(alpha);
+                    for (int d = 0; d < hdp; d += 16)
+                        _mm512_store_ps(
+                            og + r * hdp + d,
+                            _mm512_mul_ps(_mm512_load_ps(og + r * hdp + d),
+                                          al));
+                }
+            }
+            for (int r = rg; r < rgp; r++)
+                memset(sp + r * ABK, 0, ABK * 4);
+            attn_pv(sp, rgp, nk, vp, hdp, og);
         }
-        /* V block widened: vp[j][d], zero past hd */
-        for (int j = 0; j < nk; j++)
-            for (int d = 0; d < hdp; d += 16)
-                _mm512_store_ps(vp + j * hdp + d,
-                                kv_load(a, a->v,
-                                        (kb + j) * a->kv_stride + kvoff + d,
-                                        hd - d));
-        attn_qk(qs, hdp, rowsp, hd, kt, sp);
-        /* online softmax, row by row */
-        for (int r = 0; r < rows; r++) {
+    }
+    int H = h1 - h0;
+    for (int gi = 0; gi < ng; gi++)
+        for (int r = 0; r < rg; r++) {
+            int rr = gi * rgp + r;
             int64_t i = q0 + r / G;
-            int64_t lim_r = a->causal && a->q_pos0 + i + 1 < kend
-                                ? a->q_pos0 + i + 1
-                                : kend;
-            int64_t nv = lim_r - kb;
-            float *srow = sp + r * ABK;
-            if (nv <= 0) { /* no key of this block for this row */
-                memset(srow, 0, ABK * 4);
+            int h = (ng > 1 ? (g0 + gi) * group : h0) + r % G;
+            const float *orow = o + (size_t)rr * hdp;
+            if (part) { /* unnormalised, with the row's max and sum */
+                float *pr = part + ((i - q0) * H + (h - h0)) * (hd + 2);
+                memcpy(pr, orow, (size_t)hd * 4);
+                pr[hd] = mrow[rr];
+                pr[hd + 1] = lrow[rr];
                 continue;
             }
-            if (nv > nk)
-                nv = nk;
-            __m512 mx = _mm512_set1_ps(-INFINITY);
-            for (int j = 0; j < nv; j += 16)
-                mx = _mm512_mask_max_ps(mx, mask16(nv - j), mx,
-                                        _mm512_load_ps(srow + j));
-            float mnew = fmaxf(mrow[r], _mm512_reduce_max_ps(mx));
-            float alpha = expf(mrow[r] - mnew);
-            __m512 mv = _mm512_set1_ps(mnew), sum = _mm512_setzero_ps();
-            for (int j = 0; j < ABK; j += 16) {
-                __m512 e = _mm512_maskz_mov_ps(
-                    mask16(nv - j > 0 ? nv - j : 0),
-                    exp512(_mm512_sub_ps(_mm512_load_ps(srow + j), mv)));
-                sum = _mm512_add_ps(sum, e);
-                _mm512_store_ps(srow + j, e);
-            }
-            lrow[r] = lrow[r] * alpha + _mm512_reduce_add_ps(sum);
-            mrow[r] = mnew;
-            if (alpha != 1.0f) {
-                __m512 al = _mm512_set1_ps(alpha);
-                for (int d = 0; d < hdp; d += 16)
-                    _mm512_store_ps(
-                        o + r * hdp + d,
-                        _mm512_mul_ps(_mm512_load_ps(o + r * hdp + d), al));
+            float *oi = a->o + i * a->o_stride + (int64_t)h * hd;
+            __m512 inv = _mm512_set1_ps(lrow[rr] > 0 ? 1.0f / lrow[rr] : 0.0f);
+            for (int d = 0; d < hd; d += 16) {
+                __mmask16 m = mask16(hd - d);
+                _mm512_mask_storeu_ps(
+                    oi + d, m, _mm512_mul_ps(_mm512_load_ps(orow + d), inv));
             }
         }
-        for (int r = rows; r < rowsp; r++)
-            memset(sp + r * ABK, 0, ABK * 4);
-        attn_pv(sp, rowsp, nk, vp, hdp, o);
-    }
-    for (int r = 0; r < rows; r++) {
-        int64_t i = q0 + r / G;
-        float *oi = a->o + i * a->o_stride + (int64_t)(h0 + r % G) * hd;
-        __m512 inv = _mm512_set1_ps(lrow[r] > 0 ? 1.0f / lrow[r] : 0.0f);
-        for (int d = 0; d < hd; d += 16) {
-            __mmask16 m = mask16(hd - d);
-            _mm512_mask_storeu_ps(
-                oi + d, m, _mm512_mul_ps(_mm512_load_ps(o + r * hdp + d), inv));
-        }
-    }
     return 1;
 }
 

@@ -158,9 +158,10 @@ static void key_range(const vd__attn_args *a, int64_t i, int64_t *k0,
 }
 
 /* Query I of head H over keys [k0, k1): exact two-pass softmax in
- * double. */
+ * double. With PART, the unnormalised output, the max score and the sum
+ * of exponentials go there instead (hd + 2 floats). */
 static void attn_row(const vd__attn_args *a, int h, int64_t i, int64_t k0,
-                     int64_t k1)
+                     int64_t k1, float *part)
 {
     int hd = a->head_dim, group = a->n_head / a->n_kv_head;
     int64_t kvoff = (int64_t)(h / group) * hd;
@@ -187,6 +188,13 @@ static void attn_row(const vd__attn_args *a, int h, int64_t i, int64_t k0,
         for (int d = 0; d < hd; d++)
             acc[d] += p * kv_at(a, a->v, j * a->kv_stride + kvoff + d);
     }
+    if (part) {
+        for (int d = 0; d < hd; d++)
+            part[d] = (float)acc[d];
+        part[hd] = (float)m;
+        part[hd + 1] = (float)l;
+        return;
+    }
     for (int d = 0; d < hd; d++)
         o[d] = l > 0 ? (float)(acc[d] / l) : 0.0f;
 }
@@ -197,21 +205,25 @@ static void attn_heads(const vd__attn_args *a, int h0, int h1)
         for (int64_t i = 0; i < a->nq; i++) {
             int64_t k0, k1;
             key_range(a, i, &k0, &k1);
-            attn_row(a, h, i, k0, k1);
+            attn_row(a, h, i, k0, k1, NULL);
         }
 }
 
 static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
-                      int64_t q1, int64_t k0, int64_t k1, void *s, size_t scr)
+                      int64_t q1, int64_t k0, int64_t k1, float *part, void *s,
+                      size_t scr)
 {
     (void)s;
     (void)scr;
+    int hd = a->head_dim;
     for (int h = h0; h < h1; h++)
         for (int64_t i = q0; i < q1; i++) {
             int64_t e = k1;
             if (a->causal && a->q_pos0 + i + 1 < e)
                 e = a->q_pos0 + i + 1;
-            attn_row(a, h, i, k0, e);
+            attn_row(a, h, i, k0, e,
+                     part ? part + ((i - q0) * (h1 - h0) + (h - h0)) * (hd + 2)
+                          : NULL);
         }
     return 1;
 }

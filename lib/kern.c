@@ -677,17 +677,128 @@ static void at_run(void *arg, int ith, int nth)
         if (q0 >= q1)
             continue;
         int h0 = g * group, h1 = h0 + group;
-        if (!s ||
-            !t->k->attn_block(a, h0, h1, q0, q1, k0, k1, s, VD_POOL_SCRATCH))
+        if (!s || !t->k->attn_block(a, h0, h1, q0, q1, k0, k1, NULL, s,
+                                    VD_POOL_SCRATCH))
             vd__kern_for(VD_ISA_REF)
-                ->attn_block(a, h0, h1, q0, q1, k0, k1, NULL, 0);
+                ->attn_block(a, h0, h1, q0, q1, k0, k1, NULL, NULL, 0);
     }
+}
+
+/* ---- decoding: few query rows, many keys ----
+ * Every task takes all heads over one chunk of the keys (whole key rows,
+ * read in order: the cache streams at memory speed) and leaves a partial
+ * result (unnormalised output, max score, sum of exponentials) per row;
+ * the caller merges the chunks like the online softmax does. */
+
+typedef struct split_task {
+    const vd__kern *k;
+    vd__pool *pool;
+    void *local;
+    const vd__attn_args *a;
+    int64_t chunk;
+    long nchunk;
+    float *part; /* [nchunk][nq x n_head][head_dim + 2] */
+    atomic_long next;
+} split_task;
+
+static void split_run(void *arg, int ith, int nth)
+{
+    split_task *t = arg;
+    const vd__attn_args *a = t->a;
+    (void)nth;
+    void *s = t->pool ? vd__pool_scratch(t->pool, ith) : t->local;
+    size_t per = (size_t)(a->nq * a->n_head) * (size_t)(a->head_dim + 2);
+    for (;;) {
+        long c = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+        if (c >= t->nchunk)
+            break;
+        int64_t k0 = c * t->chunk;
+        int64_t k1 = k0 + t->chunk < a->nk ? k0 + t->chunk : a->nk;
+        float *part = t->part + (size_t)c * per;
+        if (!s || !t->k->attn_block(a, 0, a->n_head, 0, a->nq, k0, k1, part, s,
+                                    VD_POOL_SCRATCH))
+            vd__kern_for(VD_ISA_REF)
+                ->attn_block(a, 0, a->n_head, 0, a->nq, k0, k1, part, NULL, 0);
+    }
+}
+
+static void split_merge(const split_task *t)
+{
+    const vd__attn_args *a = t->a;
+    int hd = a->head_dim;
+    size_t per = (size_t)(a->nq * a->n_head) * (size_t)(hd + 2);
+    for (int64_t i = 0; i < a->nq; i++)
+        for (int h = 0; h < a->n_head; h++) {
+            size_t row =
+                ((size_t)i * (size_t)a->n_head + (size_t)h) * (size_t)(hd + 2);
+            float m = -INFINITY, l = 0;
+            for (long c = 0; c < t->nchunk; c++)
+                m = fmaxf(m, t->part[(size_t)c * per + row + hd]);
+            float *o = a->o + i * a->o_stride + (int64_t)h * hd;
+            for (int d = 0; d < hd; d++)
+                o[d] = 0;
+            for (long c = 0; c < t->nchunk; c++) {
+                const float *p = t->part + (size_t)c * per + row;
+                if (!(p[hd + 1] > 0))
+                    continue; /* no key of this chunk for this row */
+                float f = expf(p[hd] - m);
+                l += p[hd + 1] * f;
+                for (int d = 0; d < hd; d++)
+                    o[d] += p[d] * f;
+            }
+            float inv = l > 0 ? 1.0f / l : 0.0f;
+            for (int d = 0; d < hd; d++)
+                o[d] *= inv;
+        }
+}
+
+/* Decoding shapes go through the split; returns 0 when the call is not
+ * one (or no memory for the partial results). */
+static int attention_split(const vd__kern *kern, vd__pool *pool,
+                           const vd__attn_args *a)
+{
+    int nth = vd__pool_size(pool);
+    int64_t rows = a->nq * a->n_head;
+    /* the reference keeps its exact per-row path */
+    if (kern->isa == VD_ISA_REF || a->nseg > 0 || rows > kern->attn_rows ||
+        a->nk < 512)
+        return 0;
+    split_task t;
+    memset(&t, 0, sizeof t);
+    /* two chunks per worker, at least 256 keys each, in whole blocks */
+    long nchunk = 2L * nth;
+    if (a->nk / 256 < nchunk)
+        nchunk = (long)(a->nk / 256);
+    int64_t chunk = (a->nk + nchunk - 1) / nchunk;
+    chunk = (chunk + 63) & ~(int64_t)63;
+    t.nchunk = (long)((a->nk + chunk - 1) / chunk);
+    t.chunk = chunk;
+    size_t bytes = (size_t)t.nchunk * (size_t)rows * (size_t)(a->head_dim + 2) *
+                   sizeof(float);
+    void *own = NULL;
+    t.part = pool ? vd__pool_shared(pool, bytes)
+                  : (own = vd__aligned_alloc(NULL, bytes));
+    if (!t.part)
+        return 0;
+    t.k = kern;
+    t.pool = pool;
+    t.a = a;
+    atomic_init(&t.next, 0);
+    if (!pool)
+        t.local = vd__aligned_alloc(NULL, VD_POOL_SCRATCH);
+    vd__pool_run(pool, split_run, &t);
+    split_merge(&t);
+    vd__aligned_free(t.local);
+    vd__aligned_free(own);
+    return 1;
 }
 
 void vd__attention_k(const vd__kern *kern, vd__pool *pool,
                      const vd__attn_args *a)
 {
     if (a->nq <= 0 || a->n_kv_head <= 0 || a->n_head % a->n_kv_head)
+        return;
+    if (attention_split(kern, pool, a))
         return;
     at_task t;
     memset(&t, 0, sizeof t);

@@ -126,11 +126,15 @@ typedef struct vd__kern {
 
     /* Heads [h0, h1) of one attention call, all queries. */
     void (*attn_heads)(const vd__attn_args *a, int h0, int h1);
-    /* Queries [q0, q1) of heads [h0, h1) (one KV head), keys [k0, k1)
-     * before the causal limit; scratch as for mm_tile. 0: cannot. At most
-     * attn_rows query rows (queries x heads) per call. */
+    /* Queries [q0, q1) of heads [h0, h1), keys [k0, k1) before the causal
+     * limit; scratch as for mm_tile. 0: cannot. At most attn_rows query
+     * rows (queries x heads) per call; heads either within one KV head or
+     * whole KV heads. With PART, row (i - q0) x (h1 - h0) + (h - h0) of
+     * PART[][head_dim + 2] receives the unnormalised output, the max score
+     * and the sum of exponentials (for a split over keys), not a->o. */
     int (*attn_block)(const vd__attn_args *a, int h0, int h1, int64_t q0,
-                      int64_t q1, int64_t k0, int64_t k1, void *s, size_t scr);
+                      int64_t q1, int64_t k0, int64_t k1, float *part, void *s,
+                      size_t scr);
     int attn_rows;
 
     /* Element-wise ops on one row of N floats (Y may equal X). */

@@ -222,6 +222,20 @@ static double bandwidth(vd__pool *p, float *buf, size_t n)
     return (double)n * 4 / median(t, k);
 }
 
+/* Other processes' load, so a reader can tell a quiet run from a busy
+ * one: figures taken on a busy machine are not the kernels' own. */
+static void print_load(const char *when)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    double l1 = 0;
+    if (f && fscanf(f, "%lf", &l1) == 1)
+        printf("# load average %s: %.2f on %d cores%s\n", when, l1, vd__ncpu(),
+               l1 > 0.5 ? " (busy: figures are not the kernels' own)" : "");
+    if (f)
+        fclose(f);
+    printf("\n");
+}
+
 static void empty_task(void *arg, int ith, int nth)
 {
     (void)arg;
@@ -284,12 +298,10 @@ static void row(const char *what, const char *shape, const char *fmt,
 {
     double gf = flop / sec / 1e9, gb = bytes / sec / 1e9;
     double frac = bw_bound ? gb * 1e9 / bwn : 0;
-    if (!bw_bound) {
-        double pk = strstr(fmt, "int8")    ? peak_int8
-                    : strstr(fmt, "bf16/") ? peak_bf16
-                                           : peak_fma;
-        if (strstr(fmt, "/bf16") && peak_bf16 > 0)
-            pk = peak_bf16;
+    if (!bw_bound) { /* against the peak of the instructions used */
+        double pk = strstr(fmt, "/int8") && peak_int8 > 0   ? peak_int8
+                    : strstr(fmt, "/bf16") && peak_bf16 > 0 ? peak_bf16
+                                                            : peak_fma;
         frac = pk > 0 ? gf * 1e9 / pk : 0;
     }
     printf("| %-22s | %-20s | %-16s | %9.3f | %8.1f | %7.2f | %5.0f%% %s |\n",
@@ -577,8 +589,9 @@ int main(int argc, char **argv)
     const char *ct = getenv("OPENBLAS_CORETYPE");
     vd__isa isa = vd__isa_active();
     printf("# bench-kern: ISA %s, %d threads, OPENBLAS_CORETYPE=%s, medians "
-           "of %d\n\n",
+           "of %d\n",
            vd__isa_name(isa), nthreads, ct ? ct : "(unset)", reps);
+    print_load("at start");
 
     /* ---- machine peaks ---- */
     int k512 = isa >= VD_ISA_AVX512;
@@ -649,6 +662,7 @@ int main(int argc, char **argv)
     if (want("attention"))
         bench_attention();
 
+    print_load("\nat end");
     vd__aligned_free(arena);
     vd__aligned_free(x);
     vd__aligned_free(y);

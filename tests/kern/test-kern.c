@@ -272,6 +272,11 @@ static void test_attention(vd__pool *pool)
         { 33, 45, 3, 1, 24, 0, 0, NULL, 0, "odd head_dim 24" },
         { 17, 17, 2, 2, 40, 1, 0, NULL, 0, "causal hd40" },
         { 5, 9, 2, 1, 8, 1, 4, NULL, 0, "tiny hd8" },
+        /* decoding over long caches: split over keys, merged */
+        { 1, 1500, 16, 2, 128, 1, 1499, NULL, 0, "decode split, 1500 keys" },
+        { 2, 777, 8, 4, 64, 1, 775, NULL, 0, "2-token decode split" },
+        { 1, 600, 4, 4, 80, 0, 0, NULL, 0, "one query, split, no mask" },
+        { 1, 1200, 4, 2, 64, 1, 300, NULL, 0, "split with empty chunks" },
     };
     const vd__kern *ref = vd__kern_for(VD_ISA_REF);
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
