@@ -63,6 +63,14 @@ static const char usage[] =
     "      --system-prompt T system prompt (default: the chat template's)\n"
     "      --max-new-tokens N  per page (default 8192)\n"
     "      --page-timeout S  stop generating a page after S seconds\n"
+    "      --precision P     qwen: exact (default: fp32 activations), bf16\n"
+    "                        (bf16 dot products: ~2x faster vision and\n"
+    "                        prefill) or int8 (int8 activations for q8/q4\n"
+    "                        weights, bf16 elsewhere)\n"
+    "      --weights W       qwen: bf16 (as stored, default), q8 or q4:\n"
+    "                        the text decoder quantized at load (or as\n"
+    "                        saved by 'vldoc quantize'); faster decoding\n"
+    "      --kv T            qwen: KV cache in f32 (default) or bf16\n"
     "      --endpoint URL    remote: server base URL ending in /v1\n"
     "      --remote-model M  remote: model name on the server\n"
     "      --jobs N          remote: requests in flight (default 4)\n"
@@ -102,6 +110,9 @@ enum {
     OPT_ENDPOINT,
     OPT_REMOTE_MODEL,
     OPT_JOBS,
+    OPT_PRECISION,
+    OPT_WEIGHTS,
+    OPT_KV,
 };
 
 static const struct option long_opts[] = {
@@ -129,6 +140,9 @@ static const struct option long_opts[] = {
     { "endpoint", required_argument, NULL, OPT_ENDPOINT },
     { "remote-model", required_argument, NULL, OPT_REMOTE_MODEL },
     { "jobs", required_argument, NULL, OPT_JOBS },
+    { "precision", required_argument, NULL, OPT_PRECISION },
+    { "weights", required_argument, NULL, OPT_WEIGHTS },
+    { "kv", required_argument, NULL, OPT_KV },
     { "threads", required_argument, NULL, 't' },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
@@ -513,6 +527,18 @@ int cli_convert_main(int argc, char **argv)
             if (!cli_int("--jobs", optarg, 1, 1024, &lv))
                 return CLI_USAGE;
             j.eng_opts.jobs = (int)lv;
+            break;
+        case OPT_PRECISION:
+            if (!cli_precision(optarg, &j.eng_opts.precision))
+                return CLI_USAGE;
+            break;
+        case OPT_WEIGHTS:
+            if (!cli_weights(optarg, &j.eng_opts.weights))
+                return CLI_USAGE;
+            break;
+        case OPT_KV:
+            if (!cli_kv(optarg, &j.eng_opts.kv_bf16))
+                return CLI_USAGE;
             break;
         case 't':
             if (!cli_int("--threads", optarg, 1, 256, &threads))

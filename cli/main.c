@@ -14,6 +14,7 @@ static const struct {
     { "render", cli_render_main },
     { "generate", cli_generate_main },
     { "pull", cli_pull_main },
+    { "quantize", cli_quantize_main },
 };
 
 int main(int argc, char **argv)

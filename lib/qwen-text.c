@@ -117,9 +117,11 @@ static vd_status alloc_act(vd_ctx *ctx, vd__qwen_state *s, int batch)
     bool kvt = s->kv_dt == VD_DT_BF16;
     /* every buffer starts on a 64-byte line */
 #define RUP(k) (((k) + 15) & ~(size_t)15)
-    size_t sizes[11] = { B * H,    B * H,    B * Q,   B * Q,
-                         B * H,    B * F,    B * F,   B * half,
-                         B * half, kvt ? B * KV : 0, kvt ? B * KV : 0 };
+    size_t sizes[11] = {
+        B * H,           B * H, B * Q,    B * Q,    B * H,
+        B * F,           B * F, B * half, B * half, kvt ? B * KV : 0,
+        kvt ? B * KV : 0
+    };
     size_t total = 0;
     for (int i = 0; i < 11; i++)
         total += RUP(sizes[i]);

@@ -161,7 +161,10 @@ typedef struct vd__qwen_model {
     vd__qwen_vision_w vision;
     vd__qwen_tok *tok;     /* NULL with VD_QWEN_LOAD_NO_TOKENIZER */
     int64_t n_params;      /* elements of every tensor used */
-    uint64_t weight_bytes; /* their stored bytes */
+    uint64_t weight_bytes; /* bytes of the weights in use (quantized
+                              matrices at their quantized size) */
+    char weights[8];       /* the text layers' format: "bf16", "f16",
+                              "f32", "q8", "q4" */
     /* owned internals */
     struct vd__safetensors **shards;
     int n_shards;
@@ -169,8 +172,22 @@ typedef struct vd__qwen_model {
 } vd__qwen_model;
 
 enum {
-    VD_QWEN_LOAD_NO_TOKENIZER = 1 << 0 /* skip tokenizer.json */
+    VD_QWEN_LOAD_NO_TOKENIZER = 1 << 0, /* skip tokenizer.json */
+    /* Quantize the text decoder's float matrices at load (vd__quantize):
+     * the layers to Q8 or Q4, the lm_head (the tied embedding) to Q8 in
+     * both cases, as it weighs most on the logits. The vision tower stays
+     * as stored: it is compute-bound, not bandwidth-bound. Each quantized
+     * matrix replaces its view and the mapped pages it came from are
+     * released, so the two copies never live together. */
+    VD_QWEN_LOAD_Q8 = 1 << 1,
+    VD_QWEN_LOAD_Q4 = 1 << 2
 };
+
+/* A quantized matrix NAME in a safetensors file (`vldoc quantize`): NAME
+ * holds the data as I8 [rows][blocks * 32] (Q8) or U8 [rows][pairs * 32]
+ * (Q4), NAME + this suffix the F16 scales [rows][blocks]; layouts of
+ * kern.h. */
+#define VD_QWEN_SCALES_SUFFIX ".vd_scales"
 
 /* One tensor of a checkpoint for a config: hub name, shape, and (when
  * listing for a model) where the loader binds it. */
@@ -208,6 +225,14 @@ bool vd__qwen_canon_name(const char *name, char *buf, size_t n);
 vd_status vd__qwen_load(vd_ctx *ctx, const char *dir, unsigned flags,
                         vd__qwen_model **out);
 void vd__qwen_free(vd__qwen_model *m);
+
+/* Write M as a model folder DST (created if missing, not M's own): its
+ * config and tokenizer files copied, and one model.safetensors with every
+ * tensor in hub naming - quantized matrices as I8/U8 data plus F16 scales
+ * (VD_QWEN_SCALES_SUFFIX), the rest as stored - that vd__qwen_load maps
+ * without a quantization pass. Errors: VD_ERR_IO, VD_ERR_ARG, VD_ERR_NOMEM,
+ * VD_ERR_CANCELLED. (qwen-quant.c) */
+vd_status vd__qwen_save(vd_ctx *ctx, const vd__qwen_model *m, const char *dst);
 
 /* The Hugging Face hub cache folder: $HF_HUB_CACHE, else
  * $HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub, else
