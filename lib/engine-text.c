@@ -162,22 +162,37 @@ static vd_status text_page(vd_ctx *ctx, void *stv, vd_input *in, int page,
         return vd__fail(ctx, VD_ERR_UNSUPPORTED,
                         "%s: the text engine reads PDF text layers only",
                         vd_input_path(in));
-    vd_page_info info;
-    vd_status st = vd_input_page_info(ctx, in, page, &info);
-    if (st)
-        return st;
-    vd__page_geom g;
-    st = vd__page_geometry(ctx, &info, &ts->render, &g);
-    if (st)
-        return st;
-    out->map = g.map;
-    st = doc_select(ctx, ts, in);
+    vd_status st = doc_select(ctx, ts, in);
     if (st)
         return st;
     vd__pdf_text t;
     st = page_text(ctx, ts, in, page, &t);
     if (st)
         return st;
+    /* The page's geometry from its text layer's page size. The engine
+     * draws no image, so it skips vd_input_page_info's probes (a text
+     * dump for has_text, a pass over the page's images for scans): the
+     * page map is the vector page's, and boxes in page coordinates come
+     * out the same either way. */
+    vd_page_info info;
+    memset(&info, 0, sizeof info);
+    info.width = t.page_w;
+    info.height = t.page_h;
+    info.unit = VD_UNIT_PT;
+    info.rotate = t.rotate;
+    info.has_text = t.nwords > 0;
+    vd__page_geom g;
+    if (!(t.page_w > 0.5 && t.page_h > 0.5) || t.page_w > 1e6 || t.page_h > 1e6)
+        st = vd__fail(ctx, VD_ERR_FORMAT,
+                      "%s: page %d: unusable page size %.1f x %.1f pt",
+                      vd_input_path(in), page + 1, t.page_w, t.page_h);
+    else
+        st = vd__page_geometry(ctx, &info, &ts->render, &g);
+    if (st) {
+        vd__pdf_text_free(&t);
+        return st;
+    }
+    out->map = g.map;
     st = analyse(ctx, ts, page, &t);
     for (int q = page - NEAR; q <= page + AHEAD && st == VD_OK; q++)
         if (q != page)

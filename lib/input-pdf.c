@@ -425,7 +425,7 @@ static uint8_t font_flags(const char *name)
     uint8_t fl = 0;
     char low[128];
     size_t i = 0;
-    for (; name[i] && i < sizeof low - 1; i++)
+    for (; i < sizeof low - 1 && name[i]; i++)
         low[i] = (char)g_ascii_tolower(name[i]);
     low[i] = '\0';
     if (strstr(low, "bold") || strstr(low, "black") || strstr(low, "heavy") ||
@@ -441,6 +441,155 @@ static int is_rtl(gunichar c)
 {
     return (c >= 0x0590 && c <= 0x08FF) || (c >= 0xFB1D && c <= 0xFDFF) ||
            (c >= 0xFE70 && c <= 0xFEFF);
+}
+
+/* Poppler's page text is not its glyph list verbatim: reorderText() in
+ * TextOutputDev.cc turns every right-to-left run of a word round into
+ * logical order and brackets it with U+202B (RLE) ... U+202C (PDF), and
+ * on right-to-left pages brackets the left-to-right runs inside with
+ * U+202A (LRE) ... U+202C. The glyph boxes (and the attribute offsets)
+ * stay in drawing order and the marks have none. BOX[i] gets the box
+ * index of character I of the text, -1 for a mark: inside an RLE group
+ * the items (characters and nested groups) run in reverse, inside an
+ * LRE group forwards. Nesting is at most two deep in Poppler's output;
+ * deeper or unbalanced marks are taken as they come. Returns the number
+ * of boxes used. */
+static int bidi_mark(gunichar c)
+{
+    return c == 0x202A || c == 0x202B || c == 0x202C;
+}
+
+/* Characters [I, END) of U at group depth DEPTH: the items of one group.
+ * Each item's boxes are laid out from *BASE on, last item first when
+ * REV. Returns the index after the group's closing mark (or END). */
+static size_t bidi_group(const gunichar *u, size_t i, size_t end, int rev,
+                         int depth, int *box, int *base)
+{
+    /* first pass: find the items and their box counts; a group holds few
+     * items (one word), so walking it twice costs nothing */
+    size_t start = i, close = end;
+    int count = 0;
+    for (size_t k = i; k < end; k++) {
+        if (u[k] == 0x202C && depth > 0) {
+            close = k;
+            break;
+        }
+        if (u[k] == 0x202A || u[k] == 0x202B) {
+            /* skip the nested group, counting its characters */
+            int d = 1;
+            for (k++; k < end && d > 0; k++) {
+                if (u[k] == 0x202A || u[k] == 0x202B)
+                    d++;
+                else if (u[k] == 0x202C)
+                    d--;
+                else
+                    count++;
+            }
+            k--;
+            continue;
+        }
+        if (!bidi_mark(u[k]))
+            count++;
+    }
+    int b = *base, hi = *base + count;
+    size_t k = start;
+    while (k < close) {
+        if (u[k] == 0x202A || u[k] == 0x202B) {
+            /* a nested group: count its boxes, then lay it out */
+            int sub = 0, d = 1;
+            size_t e = k + 1;
+            for (; e < close && d > 0; e++) {
+                if (u[e] == 0x202A || u[e] == 0x202B)
+                    d++;
+                else if (u[e] == 0x202C)
+                    d--;
+                else
+                    sub++;
+            }
+            int at = rev ? hi - sub : b;
+            if (depth < 8) {
+                bidi_group(u, k + 1, close, u[k] == 0x202B, depth + 1, box,
+                           &at);
+            } else {
+                for (size_t m = k + 1; m < e; m++)
+                    box[m] = bidi_mark(u[m]) ? -1 : at++;
+            }
+            box[k] = -1;
+            if (rev)
+                hi -= sub;
+            else
+                b += sub;
+            k = e;
+            continue;
+        }
+        if (bidi_mark(u[k])) {
+            box[k++] = -1; /* a stray close at the top level */
+            continue;
+        }
+        box[k++] = rev ? --hi : b++;
+    }
+    *base += count;
+    if (close < end) {
+        box[close] = -1;
+        return close + 1;
+    }
+    return end;
+}
+
+static int bidi_boxes(const gunichar *u, size_t n, int *box)
+{
+    int base = 0;
+    bidi_group(u, 0, n, 0, 0, box, &base);
+    return base;
+}
+
+/* Poppler reorders each of its words on its own, so where one bracketed
+ * group closes and the next opens straight away its words meet with no
+ * space between them (Arabic set with tight spacing); GROUP_START marks
+ * the characters that open such a group. */
+static void bidi_word_starts(const gunichar *u, size_t n, uint8_t *gs)
+{
+    int depth = 0, after_close = 0;
+    for (size_t i = 0; i < n; i++) {
+        gs[i] = 0;
+        if (u[i] == 0x202A || u[i] == 0x202B) {
+            if (depth == 0 && after_close)
+                gs[i] = 1;
+            depth++;
+            after_close = 0;
+        } else if (u[i] == 0x202C) {
+            if (depth > 0)
+                depth--;
+            after_close = depth == 0;
+        } else {
+            after_close = 0;
+        }
+    }
+}
+
+/* The attribute run holding box RI (runs are sorted and disjoint). Boxes
+ * mostly come in order: *HINT, the run found last, is tried first. */
+static const PopplerTextAttributes *attr_at(const PopplerTextAttributes **av,
+                                            size_t n, int ri, size_t *hint)
+{
+    for (size_t k = *hint; k < n && k < *hint + 2; k++)
+        if (av[k]->start_index <= ri && av[k]->end_index >= ri) {
+            *hint = k;
+            return av[k];
+        }
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (av[mid]->end_index < ri)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < n && av[lo]->start_index <= ri) {
+        *hint = lo;
+        return av[lo];
+    }
+    return NULL;
 }
 
 /* Word being built from consecutive glyphs. */
@@ -489,27 +638,79 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
     out->page_h = h;
     out->rotate = quarter_turned(pg) ? 90 : 0;
 
-    char *text = poppler_page_get_text(pg);
+    /* Poppler selects the page's text from the area's first corner to
+     * its second in reading order. On a page it reads right to left the
+     * top-left corner falls at the end of the first lines, which are then
+     * left out; selecting from the top-right corner takes them all. Such
+     * pages show in their text as RLE-bracketed words. */
+    PopplerRectangle area = { 0, 0, w, h };
+    char *text = poppler_page_get_text_for_area(pg, &area);
+    if (text && strstr(text, "\xE2\x80\xAB")) {
+        PopplerRectangle ra = { w, 0, 0, h };
+        char *rt = poppler_page_get_text_for_area(pg, &ra);
+        if (rt && strlen(rt) > strlen(text)) {
+            g_free(text);
+            text = rt;
+            area = ra;
+        } else {
+            g_free(rt);
+        }
+    }
     size_t tbytes = text ? strlen(text) : 0;
     size_t nchars = tbytes ? (size_t)g_utf8_strlen(text, -1) : 0;
     PopplerRectangle *rects = NULL;
     guint nrects = 0;
     GList *attrs = NULL;
+    gunichar *ucs = NULL;
+    int *box = NULL;
+    uint8_t *gs = NULL; /* opens a bidi group right after another */
     if (nchars > VD__PDF_MAX_GLYPHS) {
         st = vd__fail(ctx, VD_ERR_LIMIT,
                       "%s: page %d: %zu characters of text (limit %u)",
                       in->path, page + 1, nchars, VD__PDF_MAX_GLYPHS);
     } else if (nchars > 0) {
-        if (!poppler_page_get_text_layout(pg, &rects, &nrects))
+        if (!poppler_page_get_text_layout_for_area(pg, &area, &rects, &nrects))
             nrects = 0;
-        attrs = poppler_page_get_text_attributes(pg);
+        attrs = poppler_page_get_text_attributes_for_area(pg, &area);
         /* at most one word per glyph; the UTF-8 text plus one NUL each */
         out->words = vd__malloc(ctx, nchars * sizeof *out->words);
         out->utf8 = vd__malloc(ctx, tbytes + nchars + 1);
         if (!out->words || !out->utf8)
             st = VD_ERR_NOMEM;
+        /* the marks (E2 80 AA..AC) only come with right-to-left text;
+         * without them character I has box I */
+        int marks = 0;
+        for (const char *m = text; !marks && (m = strstr(m, "\xE2\x80"));
+             m += 2)
+            marks = (unsigned char)m[2] >= 0xAA && (unsigned char)m[2] <= 0xAC;
+        if (marks && st == VD_OK) {
+            ucs = vd__malloc(ctx, nchars * sizeof *ucs);
+            box = vd__malloc(ctx, nchars * sizeof *box);
+            gs = vd__malloc(ctx, nchars);
+            if (!ucs || !box || !gs) {
+                st = VD_ERR_NOMEM;
+            } else {
+                const char *p = text;
+                for (size_t i = 0; i < nchars; i++, p = g_utf8_next_char(p))
+                    ucs[i] = g_utf8_get_char(p);
+                bidi_boxes(ucs, nchars, box);
+                bidi_word_starts(ucs, nchars, gs);
+            }
+        }
     }
-    GList *ai = attrs;
+    /* the attribute runs as an array, in box order */
+    size_t nav = 0;
+    for (GList *l = attrs; l; l = l->next)
+        nav++;
+    const PopplerTextAttributes **av =
+        st == VD_OK && nav ? vd__malloc(ctx, nav * sizeof *av) : NULL;
+    if (nav && !av && st == VD_OK)
+        st = VD_ERR_NOMEM;
+    if (av) {
+        size_t k = 0;
+        for (GList *l = attrs; l; l = l->next)
+            av[k++] = l->data;
+    }
     const char *s = text;
     wacc a;
     memset(&a, 0, sizeof a);
@@ -518,11 +719,20 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
     float cur_size = 0;
     uint8_t cur_flags = 0;
     const PopplerTextAttributes *cur_attr = NULL;
+    int soft = 0;
+    size_t hint = 0;
     for (size_t i = 0; st == VD_OK && i < nchars; i++) {
-        gunichar c = g_utf8_get_char(s);
+        gunichar c = ucs ? ucs[i] : g_utf8_get_char(s);
         const char *next = g_utf8_next_char(s);
+        int ri = box ? box[i] : (int)i;
+        if (ri < 0) { /* Poppler's bidi mark: no glyph */
+            soft |= gs[i];
+            s = next;
+            continue;
+        }
+        /* zero-width spaces part words and draw nothing */
         int sep = c == '\n' || c == '\r' || g_unichar_isspace(c) ||
-                  c == 0xFEFF || i >= nrects;
+                  c == 0xFEFF || c == 0x200B || (guint)ri >= nrects;
         if (sep) {
             if (c == '\n' && a.open)
                 a.w.line_end = 1;
@@ -532,11 +742,11 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
             s = next;
             continue;
         }
-        while (ai && ((PopplerTextAttributes *)ai->data)->end_index < (int)i)
-            ai = ai->next;
-        if (ai && ai->data != cur_attr) {
-            const PopplerTextAttributes *at = ai->data;
-            if ((int)i >= at->start_index) {
+        /* attribute offsets count glyph boxes, like the layout; boxes
+         * run backwards inside right-to-left words, so look them up */
+        const PopplerTextAttributes *at = attr_at(av, nav, ri, &hint);
+        if (at && at != cur_attr) {
+            {
                 const char *fname = at->font_name ? at->font_name : "";
                 int fi = font_index(ctx, out, fname);
                 if (fi < 0) {
@@ -551,7 +761,7 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
                     cur_flags |= VD__PDF_UNDERLINE;
             }
         }
-        const PopplerRectangle *r = &rects[i];
+        const PopplerRectangle *r = &rects[ri];
         double x1 = fmin(r->x1, r->x2), x2 = fmax(r->x1, r->x2);
         double y1 = fmin(r->y1, r->y2), y2 = fmax(r->y1, r->y2);
         if (a.open) {
@@ -565,7 +775,10 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
                 gap = dx >= 0 ? x1 - a.px2 : a.px1 - x2;
             else
                 gap = dy >= 0 ? y1 - a.py2 : a.py1 - y2;
-            if (gap > 0.3 * em || fmin(fabs(dx), fabs(dy)) > 0.8 * em)
+            /* where Poppler saw two words without a space (soft), a
+             * small gap is enough */
+            if (gap > (soft ? 0.1 : 0.3) * em ||
+                fmin(fabs(dx), fabs(dy)) > 0.8 * em)
                 word_close(out, &a, out->utf8, &nb);
         }
         if (!a.open) {
@@ -593,6 +806,7 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
         a.lx = (x1 + x2) / 2;
         a.ly = (y1 + y2) / 2;
         a.nglyph++;
+        soft = 0;
         a.rtl += is_rtl(c);
         memcpy(out->utf8 + nb, s, (size_t)(next - s));
         nb += (size_t)(next - s);
@@ -604,6 +818,10 @@ vd_status vd__pdf_page_text(vd_ctx *ctx, vd_input *in, int page,
         word_close(out, &a, out->utf8, &nb);
     }
     out->nbytes = nb;
+    vd__free(ucs);
+    vd__free(box);
+    vd__free(gs);
+    vd__free(av);
     poppler_page_free_text_attributes(attrs);
     g_free(rects);
     g_free(text);

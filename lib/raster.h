@@ -54,12 +54,13 @@ void vd__resample_axis_free(vd__resample_axis *a);
 /* ---- page-sized buffers (image.c) ---- */
 
 /* A buffer for a whole page (raster, cairo surface, resample
- * intermediate), 64-byte aligned, zero-filled when from mmap. Free with
- * vd__page_free and the same N. Large ones come straight from mmap: glibc
- * raises its mmap threshold after the first big free and then serves
- * page-sized blocks from the heap, where poppler's small allocations in
- * between keep it from being reused - RSS grew 4.5 MB a page over a long
- * PDF. Errors: VD_ERR_NOMEM (message set). */
+ * intermediate), 64-byte aligned. Free with vd__page_free and the same N.
+ * Large ones come straight from mmap, 2 MiB aligned and marked for huge
+ * pages: glibc raises its mmap threshold after the first big free and then
+ * serves page-sized blocks from the heap, where poppler's small
+ * allocations in between keep them from being reused (RSS grew 3-4 MB a
+ * page over a long PDF); plain 4 KiB mappings cost half the render time in
+ * page faults. Errors: VD_ERR_NOMEM (message set). */
 void *vd__page_alloc(vd_ctx *ctx, size_t n);
 void vd__page_free(void *p, size_t n);
 

@@ -41,7 +41,8 @@ typedef struct vd_engine_opts {
     vd_render_opts render;
 
     /* prompt (qwen, remote) */
-    const char *prompt;        /* user text; NULL: "QwenVL HTML" */
+    const char *prompt;        /* user text; NULL: "QwenVL HTML " (with the
+                                  trailing space of the cookbook run) */
     const char *system_prompt; /* NULL: the chat template's default */
 
     /* generation (qwen, remote); negative / NULL = model's default */

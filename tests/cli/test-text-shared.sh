@@ -13,23 +13,6 @@ PY=/usr/bin/python3
 SC="$VLDOC_SRCDIR/tests/cli/text-score.py"
 command -v pdftotext >/dev/null || { echo "1..0 # SKIP pdftotext missing"; exit 0; }
 score() { tail -1 "$1" | cut -d' ' -f"$2"; }
-# known weaknesses, reported as TAP TODO (XFAIL) until fixed
-todo_for() {
-  case $1 in
-    *hetzner*) echo "descriptions are split from their date ranges across table rows" ;;
-    *Fremdwaehrung*) echo "one quantity lost in a table cell merge" ;;
-    *right_to_left*) echo "Arabic comes out in Poppler's visual order" ;;
-  esac
-}
-okt() { # okt STATUS NAME DESCRIPTION: ok, or TODO when NAME is a known weakness
-  why=$(todo_for "$2")
-  if [ "$1" -ne 0 ] && [ -n "$why" ]; then
-    T_N=$((T_N + 1)); echo "not ok $T_N - $3 # TODO $why"
-  else
-    ok "$1" "$3"
-  fi
-}
-
 # Invoices. A value counts when it appears once whitespace is ignored;
 # numbers count in either 1,234.56 or 1.234,56 form; dates in any common
 # printed form (2014-08-03, 03.08.2014, 3 Aug 2014, August 3, 2014). Some
@@ -47,7 +30,7 @@ for f in "$C"/invoices/*.pdf; do
     grep -qxF "PASS $l" "$T_TMP/$b.s" || echo "$l"; done)
   [ -n "$miss" ] && echo "$miss" | sed 's/^/# missing: /'
   [ $rc -eq 0 ] && [ -z "$miss" ]
-  okt $? "$b" "invoice $b: $(score "$T_TMP/$b.s" 2) of $(score "$T_TMP/$b.s" 3) values (pdftotext: $(score "$T_TMP/$b.r" 2))"
+  ok $? "$b" "invoice $b: $(score "$T_TMP/$b.s" 2) of $(score "$T_TMP/$b.s" 3) values (pdftotext: $(score "$T_TMP/$b.r" 2))"
 done
 
 # Layout pages against ground truth: word-sequence similarity (2 * words
@@ -69,14 +52,15 @@ sim() { # sim PDF GT MINSIM MINREC MINBAG [vldoc options]
   g=$(score "$T_TMP/$b.sim" 4)
   [ $rc -eq 0 ] &&
     $PY -c "import sys; sys.exit(not ($s >= $ms and $r >= $mr and $g >= $mb))"
-  okt $? "$b" "layout $b: similarity $s, in-order $r, bag $g (min $ms $mr $mb)"
+  ok $? "$b" "layout $b: similarity $s, in-order $r, bag $g (min $ms $mr $mb)"
 }
 for gt in "$C"/layout/*.gt.md; do
   b=${gt%.gt.*}
   case $b in
-    # Arabic: docling's ground truth is in logical order, Poppler gives
-    # visual order; only the words are compared
-    *right_to_left*) sim "$b.pdf" "$gt" 0 0 0.9 ;;
+    # Arabic, in logical order like docling's ground truth; the PDF's own
+    # text has some lam-alef ligatures the other way round (pdftotext
+    # shows them so too), which costs about a tenth of the words
+    *right_to_left*) sim "$b.pdf" "$gt" 0.85 0.85 0.88 ;;
     *) sim "$b.pdf" "$gt" 0.75 0.8 0.85 ;;
   esac
 done
@@ -107,6 +91,29 @@ PYEOF
   $PY -c "import sys; sys.exit(not $r >= 0.97)"
   ok $? "table $(basename "$gt"): $r of its cell words present"
 done
+
+# Table structure: the adjacency relations of every ground-truth table
+# (each cell with its next neighbour right and below, the ICDAR 2013
+# competition's measure) found in the best-matching table of the QwenVL
+# HTML. Reported per table; the mean over all of them must hold (0.85
+# when written; camelot_health and icdar2013_us-025 table 2 and 6 are
+# tables Poppler's text runs together, under 0.1).
+sum=0 n=0
+for pdf in "$C"/tables/*.pdf; do
+  b=$(basename "$pdf" .pdf)
+  gts=$(ls "$C/tables/$b.gt.csv" "$C/tables/$b".table*.gt.csv 2>/dev/null)
+  [ -n "$gts" ] || continue
+  "$VLDOC" -q -f qwenvl --keep-furniture "$pdf" >"$T_TMP/$b.html" 2>/dev/null
+  # shellcheck disable=SC2086
+  $PY "$SC" tables "$T_TMP/$b.html" $gts >"$T_TMP/$b.ts"
+  grep '^TABLE' "$T_TMP/$b.ts" | sed 's/^TABLE /#   /'
+  sum=$(echo "$sum $(tail -1 "$T_TMP/$b.ts" | cut -d' ' -f2-3)" |
+    awk '{printf "%.4f", $1 + $2 * $3}')
+  n=$((n + $(tail -1 "$T_TMP/$b.ts" | cut -d' ' -f3)))
+done
+mean=$(echo "$sum $n" | awk '{printf "%.3f", $1 / $2}')
+$PY -c "import sys; sys.exit(not $mean >= 0.82)"
+ok $? "table structure: mean adjacency F1 $mean over $n tables (min 0.82)"
 
 # Encrypted: the password from .expect.json opens it; without one a
 # password-protected file fails with the documented line.

@@ -4,6 +4,7 @@
   text-score.py olmocr GT.json OUT.md      olmOCR-bench unit tests on OUT.md
   text-score.py similar GT.md|GT.txt OUT   word-sequence similarity + order
   text-score.py fields GT.json OUT         invoice ground-truth values found
+  text-score.py tables OUT.html GT.csv...  table structure against GT CSVs
 
 Each prints one line per check and a last line "SCORE passed total".
 
@@ -21,6 +22,7 @@ KaTeX rendering upstream; here an equation passes only when the output
 holds the same LaTeX between math delimiters (the upstream exact-match
 shortcut), so plain text never passes it - for either tool compared.
 """
+import csv
 import html.parser
 import json
 import re
@@ -468,6 +470,66 @@ def cmd_fields(gt, out):
     print("SCORE %d %d" % (n, tot))
 
 
+# --------------------------------------------------------- table structure
+
+def cell_norm(s):
+    return " ".join(re.findall(r"\w+|[^\w\s]", s.lower()))
+
+
+def adjacency(grid):
+    """ICDAR 2013 adjacency relations of a grid of (text, cell id): each
+    non-empty cell with the next non-empty one to its right and below."""
+    out = []
+    for row in grid:
+        cells = [c for c in row if c[0]]
+        cells = [c for i, c in enumerate(cells) if i == 0 or c[1] != cells[i - 1][1]]
+        out += [(a[0], b[0], "h") for a, b in zip(cells, cells[1:])]
+    width = max((len(r) for r in grid), default=0)
+    for c in range(width):
+        col = [r[c] for r in grid if c < len(r) and r[c][0]]
+        col = [x for i, x in enumerate(col) if i == 0 or x[1] != col[i - 1][1]]
+        out += [(a[0], b[0], "v") for a, b in zip(col, col[1:])]
+    return out
+
+
+def cmd_tables(out, gts):
+    """Adjacency-relation F1 (the ICDAR 2013 table competition's structure
+    measure) of each GT CSV table against the best-matching table of the
+    QwenVL HTML OUT. The CSVs put a spanning cell's text in its first
+    column only, so a cell's colspan is counted the same way."""
+    from collections import Counter
+    p = _Tables()
+    p.feed(open(out, encoding="utf-8", errors="replace").read())
+    tables = []
+    for t in p.tables:
+        grid = []
+        for r, row in enumerate(t):
+            g = []
+            for c, cell in enumerate(row):
+                g.append((cell_norm(cell["text"]), (r, c)))
+                g += [("", (r, c))] * (cell["colspan"] - 1)
+            grid.append(g)
+        tables.append(Counter(adjacency(grid)))
+    tot = 0.0
+    for gt in gts:
+        rows = list(csv.reader(open(gt, encoding="utf-8")))
+        want = Counter(adjacency([[(cell_norm(c), (i, j)) for j, c in enumerate(r)]
+                                  for i, r in enumerate(rows)]))
+        best = (0.0, 0.0, 0.0)
+        for have in tables:
+            m = sum((want & have).values())
+            rec, prec = m / max(sum(want.values()), 1), m / max(sum(have.values()), 1)
+            f = 2 * rec * prec / (rec + prec) if m else 0.0
+            best = max(best, (f, rec, prec))
+        tot += best[0]
+        print("TABLE %s F1 %.3f recall %.3f precision %.3f" %
+              (gt.split("/")[-1], *best))
+    print("SCORE %.3f %d" % (tot / max(len(gts), 1), len(gts)))
+
+
 if __name__ == "__main__":
-    {"olmocr": cmd_olmocr, "similar": cmd_similar,
-     "fields": cmd_fields}[sys.argv[1]](sys.argv[2], sys.argv[3])
+    if sys.argv[1] == "tables":
+        cmd_tables(sys.argv[2], sys.argv[3:])
+    else:
+        {"olmocr": cmd_olmocr, "similar": cmd_similar,
+         "fields": cmd_fields}[sys.argv[1]](sys.argv[2], sys.argv[3])

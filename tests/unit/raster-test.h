@@ -96,7 +96,8 @@ typedef struct rt_diff {
 } rt_diff;
 
 /* Compare our IMG with REF; sizes must match (else over = -1). */
-static inline rt_diff rt_compare(const vd_image *img, const rt_img *ref, int tol)
+static inline rt_diff rt_compare(const vd_image *img, const rt_img *ref,
+                                 int tol)
 {
     rt_diff d = { 0, 0, 0 };
     if (vd_image_width(img) != ref->w || vd_image_height(img) != ref->h) {
