@@ -13,7 +13,10 @@
 
 #include "qwen.h"
 
-#define DEFAULT_BATCH 512
+/* Prefill tokens per batch: 1024 makes each weight tile serve two
+ * 512-token GEMM tiles (about 5% faster than 512 on a 2,048-token prompt)
+ * for ~130 MB of activations at 3B. */
+#define DEFAULT_BATCH 1024
 #define MAX_CTX       ((int64_t)1 << 22)
 /* The KV cache grows in steps of at least this many tokens (and at least
  * doubling), so a page of 3k tokens makes a handful of reallocations. */

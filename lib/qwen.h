@@ -395,7 +395,7 @@ size_t vd__qwen_state_kv_bytes(const vd__qwen_state *s);
 const vd__qwen_model *vd__qwen_state_model(const vd__qwen_state *s);
 void vd__qwen_state_set_probe(vd__qwen_state *s, vd__qwen_probe_fn fn,
                               void *user);
-/* Tokens per prefill batch (default 512; memory grows with it). */
+/* Tokens per prefill batch (default 1024; memory grows with it). */
 void vd__qwen_state_set_batch(vd__qwen_state *s, int batch);
 
 /* Y[n][w->rows] = X[n][w->cols] . W^T (+ BIAS) in precision PREC: the

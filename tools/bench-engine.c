@@ -20,6 +20,7 @@
 #include <dirent.h>
 #include <getopt.h>
 #include <immintrin.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,65 +76,80 @@ static void row(const char *fmt, ...)
 /* ---- the machine's peaks: independent multiply-add chains in
  * registers, and a read of a buffer far larger than the caches ---- */
 
-#define CHAINS 12
+/* 16 named accumulators with distinct starting values: an array would be
+ * spilled to the stack, identical chains merged by the compiler. */
+#define CHAINS 16
+#define DECL16(T, init)                                                        \
+    T a0 = init(1), a1 = init(2), a2 = init(3), a3 = init(4), a4 = init(5),    \
+      a5 = init(6), a6 = init(7), a7 = init(8), a8 = init(9), a9 = init(10),   \
+      a10 = init(11), a11 = init(12), a12 = init(13), a13 = init(14),          \
+      a14 = init(15), a15 = init(16)
+#define STEP16(OP)                                                             \
+    OP(a0);                                                                    \
+    OP(a1);                                                                    \
+    OP(a2);                                                                    \
+    OP(a3);                                                                    \
+    OP(a4);                                                                    \
+    OP(a5);                                                                    \
+    OP(a6);                                                                    \
+    OP(a7);                                                                    \
+    OP(a8);                                                                    \
+    OP(a9);                                                                    \
+    OP(a10);                                                                   \
+    OP(a11);                                                                   \
+    OP(a12);                                                                   \
+    OP(a13);                                                                   \
+    OP(a14);                                                                   \
+    OP(a15)
+#define SUM16(add)                                                             \
+    add(add(add(add(a0, a1), add(a2, a3)), add(add(a4, a5), add(a6, a7))),     \
+        add(add(add(a8, a9), add(a10, a11)),                                   \
+            add(add(a12, a13), add(a14, a15))))
 
 __attribute__((target("avx512f"))) static float loop_fma512(long it)
 {
-    __m512 a[CHAINS], b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < CHAINS; i++)
-        a[i] = _mm512_set1_ps((float)i);
-    for (long k = 0; k < it; k++)
-#pragma GCC unroll 12
-        for (int i = 0; i < CHAINS; i++)
-            a[i] = _mm512_fmadd_ps(a[i], b, c);
-    for (int i = 1; i < CHAINS; i++)
-        a[0] = _mm512_add_ps(a[0], a[i]);
-    return _mm512_reduce_add_ps(a[0]);
+    __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    DECL16(__m512, _mm512_set1_ps);
+#define OPF(x) x = _mm512_fmadd_ps(x, b, c)
+    for (long k = 0; k < it; k++) {
+        STEP16(OPF);
+    }
+    return _mm512_reduce_add_ps(SUM16(_mm512_add_ps));
 }
 
 __attribute__((target("avx2,fma"))) static float loop_fma256(long it)
 {
-    __m256 a[CHAINS], b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < CHAINS; i++)
-        a[i] = _mm256_set1_ps((float)i);
-    for (long k = 0; k < it; k++)
-#pragma GCC unroll 12
-        for (int i = 0; i < CHAINS; i++)
-            a[i] = _mm256_fmadd_ps(a[i], b, c);
-    for (int i = 1; i < CHAINS; i++)
-        a[0] = _mm256_add_ps(a[0], a[i]);
+    __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    DECL16(__m256, _mm256_set1_ps);
+#define OPF2(x) x = _mm256_fmadd_ps(x, b, c)
+    for (long k = 0; k < it; k++) {
+        STEP16(OPF2);
+    }
     float o[8];
-    _mm256_storeu_ps(o, a[0]);
+    _mm256_storeu_ps(o, SUM16(_mm256_add_ps));
     return o[0];
 }
 
 __attribute__((target("avx512f,avx512bf16"))) static float loop_bf16(long it)
 {
-    __m512 a[CHAINS];
     __m512bh x = (__m512bh)_mm512_set1_epi32(0x3F803F80);
-    for (int i = 0; i < CHAINS; i++)
-        a[i] = _mm512_set1_ps((float)i);
-    for (long k = 0; k < it; k++)
-#pragma GCC unroll 12
-        for (int i = 0; i < CHAINS; i++)
-            a[i] = _mm512_dpbf16_ps(a[i], x, x);
-    for (int i = 1; i < CHAINS; i++)
-        a[0] = _mm512_add_ps(a[0], a[i]);
-    return _mm512_reduce_add_ps(a[0]);
+    DECL16(__m512, _mm512_set1_ps);
+#define OPB(v) v = _mm512_dpbf16_ps(v, x, x)
+    for (long k = 0; k < it; k++) {
+        STEP16(OPB);
+    }
+    return _mm512_reduce_add_ps(SUM16(_mm512_add_ps));
 }
 
 __attribute__((target("avx512f,avx512vnni"))) static float loop_int8(long it)
 {
-    __m512i a[CHAINS], x = _mm512_set1_epi8(1);
-    for (int i = 0; i < CHAINS; i++)
-        a[i] = _mm512_set1_epi32(i);
-    for (long k = 0; k < it; k++)
-#pragma GCC unroll 12
-        for (int i = 0; i < CHAINS; i++)
-            a[i] = _mm512_dpbusd_epi32(a[i], x, x);
-    for (int i = 1; i < CHAINS; i++)
-        a[0] = _mm512_add_epi32(a[0], a[i]);
-    return (float)_mm512_reduce_add_epi32(a[0]);
+    __m512i x = _mm512_set1_epi8(1);
+    DECL16(__m512i, _mm512_set1_epi32);
+#define OPI(v) v = _mm512_dpbusd_epi32(v, x, x)
+    for (long k = 0; k < it; k++) {
+        STEP16(OPI);
+    }
+    return (float)_mm512_reduce_add_epi32(SUM16(_mm512_add_epi32));
 }
 
 typedef struct peak_arg {
@@ -197,7 +213,7 @@ static void machine(vd_ctx *ctx, b_machine *mc)
     vd__pool *pool = vd__ctx_pool(ctx);
     int nth = vd__pool_size(pool);
     vd__isa isa = vd__isa_active();
-    long it = 4000000;
+    long it = 3000000;
     peak_arg a = { 0, it, NULL, 0, 0 };
     double lanes = isa >= VD_ISA_AVX512 ? 16 : 8;
     if (isa >= VD_ISA_AVX2)
@@ -335,8 +351,59 @@ static int32_t argmax(const float *x, int n)
     return best;
 }
 
+/* The logits of configuration CI after the first prompt against the exact
+ * bf16 configuration's (kept when CI is that one). */
+static void accuracy(const float *lg, int V, const b_config *c, int ci,
+                     b_results *r)
+{
+    if (V > B_MAX_VOCAB)
+        return;
+    if (c->weights == VD_WEIGHTS_AS_STORED && c->prec == VD_PREC_EXACT) {
+        memcpy(r->ref_logits, lg, (size_t)V * sizeof *lg);
+        r->have_ref = 1;
+        return;
+    }
+    if (!r->have_ref)
+        return;
+    const float *ref = r->ref_logits;
+    double md = 0, sd = 0, sr = 0;
+    int ag = 0, ar = 0;
+    for (int i = 0; i < V; i++) {
+        double d = (double)lg[i] - ref[i];
+        md = fabs(d) > md ? fabs(d) : md;
+        sd += d * d;
+        sr += (double)ref[i] * ref[i];
+        ag = lg[i] > lg[ag] ? i : ag;
+        ar = ref[i] > ref[ar] ? i : ar;
+    }
+    /* how many of the reference's 10 best are among ours */
+    int top[2][10];
+    for (int w = 0; w < 2; w++) {
+        const float *x = w ? lg : ref;
+        for (int k = 0; k < 10; k++) {
+            int best = -1;
+            for (int i = 0; i < V; i++) {
+                bool taken = false;
+                for (int j = 0; j < k && !taken; j++)
+                    taken = top[w][j] == i;
+                if (!taken && (best < 0 || x[i] > x[best]))
+                    best = i;
+            }
+            top[w][k] = best;
+        }
+    }
+    int common = 0;
+    for (int a = 0; a < 10; a++)
+        for (int b = 0; b < 10; b++)
+            common += top[0][a] == top[1][b];
+    r->acc_max[ci] = md;
+    r->acc_rms[ci] = sr > 0 ? sqrt(sd / sr) : 0;
+    r->acc_argmax[ci] = ag == ar;
+    r->acc_top10[ci] = common;
+}
+
 static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
-                      const b_opts *o, int ci, b_results *r)
+                      const b_opts *o, const b_config *c, int ci, b_results *r)
 {
     int V = m->cfg.text.vocab, H = m->cfg.text.hidden, maxn = 0;
     for (int i = 0; i < o->nprefill; i++)
@@ -356,6 +423,10 @@ static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
         pos[3 * i] = pos[3 * i + 1] = pos[3 * i + 2] = i;
     }
     vd__qwen_embed(ctx, m, ids, maxn, x);
+    /* a few tokens first: every text weight is read once (page faults of
+     * the mapping, quantized copies paged in), so no figure pays for it */
+    vd__qwen_state_reset(s);
+    vd__qwen_forward(ctx, s, x, pos, maxn < 8 ? maxn : 8, NULL, logits);
     for (int pi = 0; pi < o->nprefill; pi++) {
         int n = o->prefill[pi];
         double tp[16], td[16];
@@ -366,6 +437,8 @@ static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
             if (vd__qwen_forward(ctx, s, x, pos, n, NULL, logits) != VD_OK)
                 break;
             tp[k] = vd__now() - t0;
+            if (pi == 0 && k == 0)
+                accuracy(logits, V, c, ci, r);
             if (pi != 0 || !o->decode)
                 continue;
             /* decoding after the first prompt */
@@ -464,7 +537,7 @@ static void run_config(vd_ctx *ctx, const b_opts *o, const b_config *c, int ci,
     fprintf(stderr, "# %s: loaded in %.1f s, %.2f GB of weights\n", c->name,
             r->load_s[ci], r->weight_gb[ci]);
     vd__qwen_state_set_precision(s, c->prec);
-    text_rows(ctx, m, s, o, ci, r);
+    text_rows(ctx, m, s, o, c, ci, r);
     if (o->page_w || o->page_file)
         b_page(ctx, m, s, o, c, ci, r);
     r->rss[ci] = b_rss_gb();
@@ -584,6 +657,20 @@ static void print_tables(const b_opts *o, const b_machine *mc,
             snprintf(d, sizeof d, ds < 0 ? "failed" : "-");
         }
         row(" %s | %s | %s | %.1f |\n", d, a, b, llama_dec[fmt]);
+    }
+    if (r->have_ref) {
+        row("\n### Logits after the %d-token prompt against bf16 / exact "
+            "(random weights: the numeric error of each mode, not a "
+            "model's quality)\n\n",
+            o->prefill[0]);
+        row("| weights / precision | max abs error | RMS error / RMS | "
+            "argmax kept | top-10 kept |\n|---|---|---|---|---|\n");
+        for (int i = 0; i < nc; i++)
+            if (cf[i].weights != VD_WEIGHTS_AS_STORED ||
+                cf[i].prec != VD_PREC_EXACT)
+                row("| %s | %.3g | %.2g | %s | %d/10 |\n", cf[i].name,
+                    r->acc_max[i], r->acc_rms[i],
+                    r->acc_argmax[i] ? "yes" : "no", r->acc_top10[i]);
     }
     if (!o->page_w && !o->page_file)
         return;

@@ -10,6 +10,7 @@
 #define B_MAX_SIZES   6
 #define B_MAX_CONFIGS 6
 #define B_MAX_PREFILL 4
+#define B_MAX_VOCAB   262144
 
 /* Measured once by the parent. */
 typedef struct b_machine {
@@ -45,6 +46,12 @@ typedef struct b_results {
     double page_rss[B_MAX_CONFIGS];
     int page_tokens;
     double rss[B_MAX_CONFIGS]; /* whole child */
+    /* logits after the first prompt: the exact bf16 configuration's, and
+     * each configuration's error against them */
+    int have_ref;
+    double acc_max[B_MAX_CONFIGS], acc_rms[B_MAX_CONFIGS];
+    int acc_argmax[B_MAX_CONFIGS], acc_top10[B_MAX_CONFIGS];
+    float ref_logits[B_MAX_VOCAB];
 } b_results;
 
 typedef struct b_opts {

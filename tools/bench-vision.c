@@ -110,6 +110,14 @@ double b_vision_flops(vd_ctx *ctx, const vd__qwen_model *m,
 void b_vision(vd_ctx *ctx, const vd__qwen_model *m, const b_opts *o,
               b_results *r)
 {
+    /* a small image first: every vision weight is paged in once */
+    vd_image *w0 = picture(ctx, 112, 112);
+    float *e0 = NULL;
+    vd__qwen_grid g0;
+    if (w0)
+        vd__qwen_image_embed(ctx, m, w0, 0, 0, NULL, &g0, &e0);
+    vd__aligned_free(e0);
+    vd_image_free(w0);
     for (int si = 0; si < o->nsizes; si++) {
         int w = o->sizes[si][0], h = o->sizes[si][1];
         vd_image *img = picture(ctx, w, h);
