@@ -13,9 +13,10 @@
 
 #include "qwen.h"
 
-/* Prefill tokens per batch: 1024 makes each weight tile serve two
- * 512-token GEMM tiles (about 5% faster than 512 on a 2,048-token prompt)
- * for ~130 MB of activations at 3B. */
+/* Prefill tokens per batch: at 1024 tokens a product takes the GEMM's
+ * 512-token tiles (kern.c), so each packed weight tile serves twice the
+ * tokens it does at 512: about 5% faster on a 2,048-token prompt, for
+ * ~130 MB of activations at 3B. */
 #define DEFAULT_BATCH 1024
 #define MAX_CTX       ((int64_t)1 << 22)
 /* The KV cache grows in steps of at least this many tokens (and at least
