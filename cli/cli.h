@@ -18,6 +18,15 @@ int cli_render_main(int argc, char **argv);
 int cli_generate_main(int argc, char **argv);
 int cli_pull_main(int argc, char **argv);
 int cli_serve_main(int argc, char **argv);
+int cli_quantize_main(int argc, char **argv);
+
+/* ---- cmd-quantize.c: the local engine's speed options ---- */
+
+/* --precision exact|bf16|int8, --weights bf16|q8|q4, --kv f32|bf16; on
+ * a bad value print a usage message and return false. */
+bool cli_precision(const char *s, vd_precision *out);
+bool cli_weights(const char *s, vd_weights *out);
+bool cli_kv(const char *s, int *bf16);
 
 /* ---- opts.c ---- */
 

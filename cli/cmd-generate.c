@@ -41,6 +41,10 @@ static const char usage[] =
     "      --timeout S          stop after S seconds\n"
     "      --print-ids          also print 'prompt_ids: ...' and\n"
     "                           'generated_ids: ...' lines\n"
+    "      --precision P        exact (default), bf16 or int8 (see\n"
+    "                           'vldoc --help')\n"
+    "      --weights W          bf16 (as stored), q8 or q4\n"
+    "      --kv T               KV cache in f32 (default) or bf16\n"
     "  -t, --threads N          worker threads (default: all cores)\n"
     "  -v, --verbose            timings and the stop reason on stderr\n"
     "  -h, --help               this help\n"
@@ -66,6 +70,9 @@ enum {
     OPT_SEED,
     OPT_TIMEOUT,
     OPT_PRINT_IDS,
+    OPT_PRECISION,
+    OPT_WEIGHTS,
+    OPT_KV,
 };
 
 static const struct option long_opts[] = {
@@ -87,6 +94,9 @@ static const struct option long_opts[] = {
     { "seed", required_argument, NULL, OPT_SEED },
     { "timeout", required_argument, NULL, OPT_TIMEOUT },
     { "print-ids", no_argument, NULL, OPT_PRINT_IDS },
+    { "precision", required_argument, NULL, OPT_PRECISION },
+    { "weights", required_argument, NULL, OPT_WEIGHTS },
+    { "kv", required_argument, NULL, OPT_KV },
     { "threads", required_argument, NULL, 't' },
     { "verbose", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
@@ -174,6 +184,7 @@ int cli_generate_main(int argc, char **argv)
     const char *image = NULL;
     bool verbose = false, ids = false;
     long threads = 0;
+    vd_weights weights = VD_WEIGHTS_AS_STORED;
     vd_generate_opts go;
     vd_generate_opts_init(&go);
     int c;
@@ -254,6 +265,18 @@ int cli_generate_main(int argc, char **argv)
         case OPT_PRINT_IDS:
             ids = true;
             break;
+        case OPT_PRECISION:
+            if (!cli_precision(optarg, &go.precision))
+                return CLI_USAGE;
+            break;
+        case OPT_WEIGHTS:
+            if (!cli_weights(optarg, &weights))
+                return CLI_USAGE;
+            break;
+        case OPT_KV:
+            if (!cli_kv(optarg, &go.kv_bf16))
+                return CLI_USAGE;
+            break;
         case 't':
             if (!cli_int("--threads", optarg, 1, 1024, &threads))
                 return CLI_USAGE;
@@ -326,7 +349,7 @@ int cli_generate_main(int argc, char **argv)
     }
     go.image = img;
     double t0 = now();
-    if ((s = vd_model_load(ctx, model, &m)) != VD_OK) {
+    if ((s = vd_model_load_weights(ctx, model, weights, &m)) != VD_OK) {
         cli_error(s, vd_ctx_errmsg(ctx));
         goto done;
     }

@@ -12,7 +12,7 @@ static const struct {
 } commands[] = {
     { "convert", cli_convert_main },   { "render", cli_render_main },
     { "generate", cli_generate_main }, { "pull", cli_pull_main },
-    { "serve", cli_serve_main },
+    { "serve", cli_serve_main },       { "quantize", cli_quantize_main },
 };
 
 int main(int argc, char **argv)

@@ -56,8 +56,11 @@ static vd_status qwen_open(vd_ctx *ctx, const vd_engine_opts *opts,
     char *dir = NULL;
     double t0 = vd__now();
     vd_status st = vd__qwen_locate(ctx, opts->model_dir, &dir);
+    unsigned lf = opts->weights == VD_WEIGHTS_Q8   ? VD_QWEN_LOAD_Q8
+                  : opts->weights == VD_WEIGHTS_Q4 ? VD_QWEN_LOAD_Q4
+                                                   : 0;
     if (st == VD_OK)
-        st = vd__qwen_load(ctx, dir, 0, &e->m);
+        st = vd__qwen_load(ctx, dir, lf, &e->m);
     vd__free(dir);
     if (st) {
         qwen_close(e);
@@ -74,8 +77,26 @@ static vd_status qwen_open(vd_ctx *ctx, const vd_engine_opts *opts,
         qwen_close(e);
         return s2;
     }
-    vd__info(ctx, "qwen: %s: %.2f B parameters, loaded in %.2f s", e->m->dir,
-             (double)e->m->n_params / 1e9, vd__now() - t0);
+    /* one session for every page: sized for what the model card allows,
+     * its KV cache allocated as tokens arrive */
+    st = vd__qwen_state_new(ctx, e->m, VD_QWEN_MAX_INPUT + VD_QWEN_MAX_OUTPUT,
+                            &e->s);
+    if (st == VD_OK && opts->kv_bf16)
+        st = vd__qwen_state_set_kv(ctx, e->s, VD_DT_BF16);
+    if (st) {
+        qwen_close(e);
+        return st;
+    }
+    vd__qwen_state_set_precision(e->s, opts->precision);
+    vd__info(ctx,
+             "qwen: %s: %.2f B parameters (%s, %.2f GB), loaded in %.2f s; "
+             "%s precision, %s KV cache",
+             e->m->dir, (double)e->m->n_params / 1e9, e->m->weights,
+             (double)e->m->weight_bytes / 1e9, vd__now() - t0,
+             opts->precision == VD_PREC_BF16   ? "bf16"
+             : opts->precision == VD_PREC_INT8 ? "int8"
+                                               : "exact",
+             opts->kv_bf16 ? "bf16" : "fp32");
     *state = e;
     return VD_OK;
 }
@@ -188,12 +209,14 @@ static vd_status qwen_page(vd_ctx *ctx, void *state, vd_input *in, int page,
             goto done;
         }
     }
-    if (!e->s)
-        st = vd__qwen_state_new(ctx, m, n + go.max_new_tokens, &e->s);
-    else
-        vd__qwen_state_reset(e->s);
-    if (st)
+    if (n > VD_QWEN_MAX_INPUT) {
+        st = vd__fail(ctx, VD_ERR_LIMIT,
+                      "%s: page %d: a prompt of %lld tokens is over the "
+                      "model's %d (try a smaller --max-pixels)",
+                      path, page + 1, (long long)n, VD_QWEN_MAX_INPUT);
         goto done;
+    }
+    vd__qwen_state_reset(e->s);
     st = vd__qwen_generate(ctx, e->s, pr.ids.v, x, pr.pos, n, pr.delta, &go,
                            &res);
     vd__qwen_state_reset(e->s);

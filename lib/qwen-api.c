@@ -19,6 +19,19 @@ struct vd_generation {
 
 vd_status vd_model_load(vd_ctx *ctx, const char *dir, vd_model **out)
 {
+    return vd_model_load_weights(ctx, dir, VD_WEIGHTS_AS_STORED, out);
+}
+
+static unsigned load_flags(vd_weights w)
+{
+    return w == VD_WEIGHTS_Q8   ? VD_QWEN_LOAD_Q8
+           : w == VD_WEIGHTS_Q4 ? VD_QWEN_LOAD_Q4
+                                : 0;
+}
+
+vd_status vd_model_load_weights(vd_ctx *ctx, const char *dir,
+                                vd_weights weights, vd_model **out)
+{
     *out = NULL;
     char *path = NULL;
     vd_status s = vd__qwen_locate(ctx, dir, &path);
@@ -29,7 +42,7 @@ vd_status vd_model_load(vd_ctx *ctx, const char *dir, vd_model **out)
         vd__free(path);
         return VD_ERR_NOMEM;
     }
-    s = vd__qwen_load(ctx, path, 0, &m->q);
+    s = vd__qwen_load(ctx, path, load_flags(weights), &m->q);
     vd__free(path);
     if (s) {
         vd__free(m);
@@ -37,6 +50,27 @@ vd_status vd_model_load(vd_ctx *ctx, const char *dir, vd_model **out)
     }
     *out = m;
     return VD_OK;
+}
+
+vd_status vd_model_quantize(vd_ctx *ctx, const char *src, const char *dst,
+                            vd_weights weights)
+{
+    if (weights != VD_WEIGHTS_Q8 && weights != VD_WEIGHTS_Q4)
+        return vd__fail(ctx, VD_ERR_ARG, "quantize: q8 or q4 only");
+    if (!dst || !*dst)
+        return vd__fail(ctx, VD_ERR_ARG, "quantize: no output folder");
+    char *path = NULL;
+    vd_status s = vd__qwen_locate(ctx, src, &path);
+    if (s)
+        return s;
+    vd__qwen_model *m = NULL;
+    s = vd__qwen_load(ctx, path,
+                      load_flags(weights) | VD_QWEN_LOAD_NO_TOKENIZER, &m);
+    vd__free(path);
+    if (s == VD_OK)
+        s = vd__qwen_save(ctx, m, dst);
+    vd__qwen_free(m);
+    return s;
 }
 
 void vd_model_free(vd_model *m)
@@ -77,6 +111,7 @@ static vd_status image_part(vd_ctx *ctx, const vd__qwen_model *m,
 {
     vd__qwen_vision_opts vo;
     vd__qwen_vision_opts_init(&vo);
+    vo.prec = o->precision;
     if (o->timeout > 0)
         vo.deadline = vd__now() + o->timeout;
     return vd__qwen_image_embed(ctx, m, o->image, o->min_pixels, o->max_pixels,
@@ -169,8 +204,10 @@ vd_status vd_model_generate(vd_ctx *ctx, const vd_model *vm,
             if (g->prompt.v[i] == m->cfg.image_token_id && k < npad)
                 memcpy(x + i * H, img + (k++) * H, (size_t)H * sizeof *x);
     }
-    if ((s = vd__qwen_state_new(ctx, m, n + go.max_new_tokens, &st)))
+    if ((s = vd__qwen_state_new(ctx, m, n + go.max_new_tokens, &st)) ||
+        (o->kv_bf16 && (s = vd__qwen_state_set_kv(ctx, st, VD_DT_BF16))))
         goto fail;
+    vd__qwen_state_set_precision(st, o->precision);
     s = vd__qwen_generate(ctx, st, g->prompt.v, x, pos, n, delta, &go, &g->r);
     if (s)
         goto fail;

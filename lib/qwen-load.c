@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -726,9 +727,10 @@ int vd__qwen_inventory(const vd__qwen_cfg *cfg, vd__qwen_model *m,
 
 typedef struct want {
     vd__qwen_tinfo ti;
-    const vd__st_tensor *t; /* found */
-    const char *file;       /* where found (or expected) */
-    const char *stored;     /* the name as stored */
+    const vd__st_tensor *t;  /* found */
+    const vd__st_tensor *sc; /* its block scales (a quantized matrix) */
+    const char *file;        /* where found (or expected) */
+    const char *stored;      /* the name as stored */
 } want;
 
 typedef struct wantlist {
@@ -890,9 +892,31 @@ static vd_status open_weights(vd_ctx *ctx, vd__qwen_model *m, wantlist *wl)
         for (int i = 0; i < vd__st_count(st); i++) {
             const vd__st_tensor *t = vd__st_at(st, i);
             char canon[112];
-            want *w = vd__qwen_canon_name(t->name, canon, sizeof canon)
-                          ? find_want(wl, canon)
-                          : NULL;
+            /* a quantized matrix (vldoc quantize) stores its scales as
+             * NAME + VD_QWEN_SCALES_SUFFIX next to it */
+            size_t nl = strlen(t->name), sl = strlen(VD_QWEN_SCALES_SUFFIX);
+            bool is_sc =
+                nl > sl && !strcmp(t->name + nl - sl, VD_QWEN_SCALES_SUFFIX);
+            char base[112];
+            if (is_sc && nl - sl < sizeof base)
+                snprintf(base, sizeof base, "%.*s", (int)(nl - sl), t->name);
+            else
+                is_sc = false;
+            want *w =
+                vd__qwen_canon_name(is_sc ? base : t->name, canon, sizeof canon)
+                    ? find_want(wl, canon)
+                    : NULL;
+            if (w && is_sc) {
+                if (w->sc || !w->ti.mat) {
+                    s = vd__fail(ctx, VD_ERR_MODEL,
+                                 "%s: unexpected tensor '%s' (scales stored "
+                                 "twice, or for a vector)",
+                                 path, t->name);
+                    goto done;
+                }
+                w->sc = t;
+                continue;
+            }
             if (!w) {
                 s = vd__fail(ctx, VD_ERR_MODEL,
                              "%s: unexpected tensor '%s' (not part of "
@@ -948,14 +972,62 @@ done:
     return s;
 }
 
+/* A matrix stored quantized: int8 (Q8) or packed 4-bit (Q4) rows
+ * [rows][bytes per row] and fp16 scales [rows][blocks], the layouts of
+ * kern.h. Checked against the shape config.json implies. */
+static vd_status bind_quant(vd_ctx *ctx, want *w)
+{
+    const vd__st_tensor *t = w->t, *sc = w->sc;
+    int64_t rows = w->ti.shape[0], cols = w->ti.numel / rows;
+    vd__dtype dt = t->dtype == VD_ST_I8 ? VD_DT_Q8 : VD_DT_Q4;
+    int64_t nb = dt == VD_DT_Q8 ? VD_Q8_NB(cols) : VD_Q4_NB(cols);
+    int64_t rb = dt == VD_DT_Q8 ? nb * VD_QBLK : nb * VD_QBLK / 2;
+    if (!sc || sc->dtype != VD_ST_F16 || t->ndim != 2 || t->shape[0] != rows ||
+        t->shape[1] != rb || sc->ndim != 2 || sc->shape[0] != rows ||
+        sc->shape[1] != nb)
+        return vd__fail(ctx, VD_ERR_MODEL,
+                        "%s: tensor '%s' is %s: a quantized [%lld, %lld] "
+                        "matrix needs %s [%lld, %lld] data and F16 "
+                        "[%lld, %lld] scales ('%s%s')",
+                        w->file, w->stored, vd__st_dtype_name(t->dtype),
+                        (long long)rows, (long long)cols,
+                        vd__st_dtype_name(t->dtype), (long long)rows,
+                        (long long)rb, (long long)rows, (long long)nb,
+                        w->stored, VD_QWEN_SCALES_SUFFIX);
+    vd__mat *mt = w->ti.mat;
+    mt->dt = dt;
+    mt->rows = rows;
+    mt->cols = cols;
+    mt->data = t->data;
+    mt->scales = sc->data;
+    mt->own = NULL;
+    return VD_OK;
+}
+
 static vd_status bind(vd_ctx *ctx, vd__qwen_model *m, wantlist *wl)
 {
     size_t nvec = 0;
     for (int i = 0; i < wl->n; i++) {
         want *w = &wl->w[i];
         const vd__st_tensor *t = w->t;
-        if (!t)
+        if (!t) {
+            if (w->sc)
+                return vd__fail(ctx, VD_ERR_MODEL,
+                                "%s: scales '%s%s' without their matrix",
+                                vd__st_path(m->shards[0]), w->ti.name,
+                                VD_QWEN_SCALES_SUFFIX);
             continue;
+        }
+        if (w->ti.mat && (t->dtype == VD_ST_I8 || t->dtype == VD_ST_U8)) {
+            vd_status s = bind_quant(ctx, w);
+            if (s)
+                return s;
+            continue;
+        }
+        if (w->sc)
+            return vd__fail(ctx, VD_ERR_MODEL,
+                            "%s: tensor '%s' is %s but has scales", w->file,
+                            w->stored, vd__st_dtype_name(t->dtype));
         if (t->dtype != VD_ST_BF16 && t->dtype != VD_ST_F16 &&
             t->dtype != VD_ST_F32)
             return vd__fail(ctx, VD_ERR_MODEL,
@@ -988,9 +1060,11 @@ static vd_status bind(vd_ctx *ctx, vd__qwen_model *m, wantlist *wl)
         const vd__st_tensor *t = w->t;
         if (!t || (!w->ti.mat && !w->ti.vec))
             continue; /* a tied lm_head that is stored anyway */
-        m->n_params += t->numel;
-        m->weight_bytes += t->nbytes;
-        if (w->ti.vec) {
+        m->n_params += w->ti.numel;
+        m->weight_bytes += t->nbytes + (w->sc ? w->sc->nbytes : 0);
+        if (w->ti.mat && w->sc) {
+            continue; /* bound by bind_quant */
+        } else if (w->ti.vec) {
             vd_status s = vd__st_to_f32(ctx, t, vp);
             if (s)
                 return s;
@@ -1010,6 +1084,75 @@ static vd_status bind(vd_ctx *ctx, vd__qwen_model *m, wantlist *wl)
     if (m->cfg.text.tied)
         m->text.lm_head = m->text.embed;
     return VD_OK;
+}
+
+/* ---- quantization at load ---- */
+
+/* Drop the whole pages of [P, P + N) of a read-only file mapping from this
+ * process: they were read once to quantize and are not needed again (a
+ * later read would fault them back in from the file). */
+static void release_pages(const void *p, size_t n)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0 || !p || !n)
+        return;
+    uintptr_t a = ((uintptr_t)p + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1);
+    uintptr_t b = ((uintptr_t)p + n) & ~((uintptr_t)ps - 1);
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* Replace float matrix *W by its DT copy and release the mapped pages it
+ * was read from. Matrices already quantized (a saved file) stay. */
+static vd_status quant_one(vd_ctx *ctx, vd__qwen_model *m, vd__mat *w,
+                           vd__dtype dt)
+{
+    if (w->dt == VD_DT_Q8 || w->dt == VD_DT_Q4)
+        return VD_OK;
+    vd__pool *pool = vd__ctx_pool(ctx);
+    if (!pool)
+        return VD_ERR_NOMEM;
+    vd__mat q;
+    vd_status s = vd__quantize(ctx, pool, w, dt, &q);
+    if (s)
+        return s;
+    size_t was = vd__mat_data_bytes(w->dt, w->rows, w->cols);
+    release_pages(w->data, was);
+    m->weight_bytes = m->weight_bytes - was +
+                      vd__mat_data_bytes(dt, q.rows, q.cols) +
+                      vd__mat_scale_bytes(dt, q.rows, q.cols);
+    *w = q;
+    return VD_OK;
+}
+
+static vd_status quantize_text(vd_ctx *ctx, vd__qwen_model *m, vd__dtype dt)
+{
+    const vd__qwen_text_cfg *c = &m->cfg.text;
+    vd_status s = VD_OK;
+    for (int l = 0; l < c->n_layer && !s; l++) {
+        vd__qwen_layer *L = &m->text.layers[l];
+        vd__mat *mats[7] = { &L->q,    &L->k,  &L->v,   &L->o,
+                             &L->gate, &L->up, &L->down };
+        for (int i = 0; i < 7 && !s; i++)
+            s = quant_one(ctx, m, mats[i], dt);
+        if (!s && vd__cancelled(ctx))
+            s = vd__fail(ctx, VD_ERR_CANCELLED, "cancelled");
+    }
+    /* every row of the lm_head is read for every token; the untied
+     * embedding only a row per token, so it stays mapped as stored */
+    if (!s && c->tied) {
+        s = quant_one(ctx, m, &m->text.embed, VD_DT_Q8);
+        m->text.lm_head = m->text.embed;
+    } else if (!s) {
+        s = quant_one(ctx, m, &m->text.lm_head, VD_DT_Q8);
+    }
+    return s;
+}
+
+static const char *dt_name(vd__dtype dt)
+{
+    static const char *const n[] = { "f32", "bf16", "f16", "q8", "q4" };
+    return (unsigned)dt < 5 ? n[dt] : "?";
 }
 
 vd_status vd__qwen_load(vd_ctx *ctx, const char *dir, unsigned flags,
@@ -1044,6 +1187,16 @@ vd_status vd__qwen_load(vd_ctx *ctx, const char *dir, unsigned flags,
     qsort(wl.w, (size_t)wl.n, sizeof *wl.w, cmp_want);
     if ((s = open_weights(ctx, m, &wl)) || (s = bind(ctx, m, &wl)))
         goto fail;
+    if (flags & (VD_QWEN_LOAD_Q8 | VD_QWEN_LOAD_Q4)) {
+        double t0 = vd__now();
+        vd__dtype dt = flags & VD_QWEN_LOAD_Q4 ? VD_DT_Q4 : VD_DT_Q8;
+        if ((s = quantize_text(ctx, m, dt)))
+            goto fail;
+        vd__info(ctx, "%s: text decoder quantized to %s in %.1f s", m->dir,
+                 dt_name(dt), vd__now() - t0);
+    }
+    snprintf(m->weights, sizeof m->weights, "%s",
+             dt_name(m->text.layers[0].gate.dt));
     if (!(flags & VD_QWEN_LOAD_NO_TOKENIZER)) {
         char *tp = vd__asprintf(ctx, "%s/tokenizer.json", m->dir);
         if (!tp) {
@@ -1071,10 +1224,20 @@ fail:
     return s;
 }
 
+static void free_mat(void *user, const vd__qwen_tinfo *ti)
+{
+    (void)user;
+    if (ti->mat)
+        vd__mat_free(ti->mat);
+}
+
 void vd__qwen_free(vd__qwen_model *m)
 {
     if (!m)
         return;
+    /* quantized copies (a tied lm_head is not listed: it is the embed) */
+    if (m->text.layers && m->vision.blocks)
+        vd__qwen_inventory(&m->cfg, m, free_mat, NULL);
     vd__qwen_tok_free(m->tok);
     for (int i = 0; i < m->n_shards; i++)
         vd__st_close(m->shards[i]);

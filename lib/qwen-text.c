@@ -2,122 +2,88 @@
  * hidden states and logits out, the KV cache carried between calls. The
  * Qwen2 layer: RMSNorm, q/k/v projections with bias, M-RoPE, causal GQA
  * attention, o_proj, RMSNorm, SwiGLU MLP. fp32 activations; weights are
- * read in their stored dtype from the mapping. Prefill runs in batches
- * (large products through OpenBLAS sgemm on widened weight panels),
- * decoding one token at a time through the kernel layer. */
+ * read in their stored (or load-time quantized) format. Every product,
+ * attention and row op goes through the kernel layer (kern.h) in the
+ * session's precision; prefill runs in batches, decoding one token at a
+ * time. The KV cache (fp32 or bf16) grows with the sequence. */
 #include "config.h"
 
-#include <cblas.h>
-#undef I /* <complex.h>, which cblas.h pulls in */
 #include <math.h>
 #include <string.h>
 
 #include "qwen.h"
 
-/* Below this many tokens a product goes to the kernels (memory-bound
- * matrix-vector work); from here on sgemm is faster even counting the
- * weight widening. */
-#define GEMM_MIN_TOKENS 16
-/* Weight panel widened to fp32 for one sgemm: 4M floats (16 MB). */
-#define PANEL_FLOATS  ((size_t)4 << 20)
-#define DEFAULT_BATCH 512
+/* Prefill tokens per batch: at 1024 tokens a product takes the GEMM's
+ * 512-token tiles (kern.c), so each packed weight tile serves twice the
+ * tokens it does at 512: about 5% faster on a 2,048-token prompt, for
+ * ~130 MB of activations at 3B. */
+#define DEFAULT_BATCH 1024
 #define MAX_CTX       ((int64_t)1 << 22)
+/* The KV cache grows in steps of at least this many tokens (and at least
+ * doubling), so a page of 3k tokens makes a handful of reallocations. */
+#define KV_STEP 1024
+/* Below this many tokens a product on a level without a fast GEMM (the
+ * scalar reference) stays in the kernels; from here on OpenBLAS is
+ * faster even counting the weight widening. */
+#define BLAS_MIN_TOKENS 16
 
 struct vd__qwen_state {
     const vd__qwen_model *m;
-    int64_t len, cap; /* tokens cached; room */
-    float **k, **v;   /* [n_layer] (cap, n_kv*hd): keys after RoPE */
-    int batch;        /* tokens per forward chunk */
-    int abatch;       /* rows the activation buffers have */
-    float *act;       /* one block for the buffers below */
-    float *x;         /* (batch, H) residual stream */
-    float *u;         /* (batch, H) normed input of a sublayer */
-    float *q;         /* (batch, n_head*hd) */
-    float *o;         /* (batch, n_head*hd) attention output */
-    float *t;         /* (batch, H) sublayer output */
-    float *g, *up;    /* (batch, I) */
-    float *cs, *sn;   /* (batch, hd/2) RoPE cos / sin per token */
-    float *inv_freq;  /* (hd/2) */
-    float *panel;     /* PANEL_FLOATS widened weights */
+    int64_t len, cap; /* tokens cached; most it may hold */
+    int64_t alloc;    /* tokens the KV buffers have room for */
+    vd__dtype kv_dt;  /* VD_DT_F32 or VD_DT_BF16 */
+    vd_precision prec;
+    void **k, **v;   /* [n_layer] (alloc, n_kv*hd): keys after RoPE */
+    int batch;       /* tokens per forward chunk */
+    int abatch;      /* rows the activation buffers have */
+    float *act;      /* one block for the buffers below */
+    float *x;        /* (batch, H) residual stream */
+    float *u;        /* (batch, H) normed input of a sublayer */
+    float *q;        /* (batch, n_head*hd) */
+    float *o;        /* (batch, n_head*hd) attention output */
+    float *t;        /* (batch, H) sublayer output */
+    float *g, *up;   /* (batch, I) */
+    float *cs, *sn;  /* (batch, hd/2) RoPE cos / sin per token */
+    float *kt, *vt;  /* (batch, n_kv*hd) new keys / values before a bf16
+                        cache takes them */
+    float *inv_freq; /* (hd/2) */
     vd__qwen_probe_fn probe;
     void *probe_user;
 };
 
 /* ---- products ---- */
 
-typedef struct widen_task {
-    const vd__mat *w;
-    int64_t r0, nr;
-    float *out;
-} widen_task;
-
-static void widen_run(void *arg, int ith, int nth)
-{
-    widen_task *t = arg;
-    int64_t a, b;
-    vd__split(t->nr, ith, nth, &a, &b);
-    for (int64_t r = a; r < b; r++)
-        vd__mat_row_f32(t->w, t->r0 + r, t->out + r * t->w->cols);
-}
-
-/* One level of parallelism at a time (STYLE 6): our pool widens a panel,
- * then OpenBLAS's threads multiply it; they never run together. */
-vd_status vd__qwen_linear(vd_ctx *ctx, float **panel, const vd__mat *w,
-                          const float *x, int64_t n, const float *bias,
-                          float *y)
+vd_status vd__qwen_linear(vd_ctx *ctx, const vd__mat *w, const float *x,
+                          int64_t n, const float *bias, float *y,
+                          vd_precision prec)
 {
     vd__pool *pool = vd__ctx_pool(ctx);
     if (!pool)
         return VD_ERR_NOMEM;
-    if (n < GEMM_MIN_TOKENS) {
-        vd__matmul(pool, w, x, n, bias, y, VD_PREC_EXACT);
-        return VD_OK;
-    }
-    if (!*panel &&
-        !(*panel = vd__aligned_alloc(ctx, PANEL_FLOATS * sizeof(float))))
-        return VD_ERR_NOMEM;
-    int64_t step = (int64_t)(PANEL_FLOATS / (size_t)w->cols);
-    if (step < 1)
-        return vd__fail(ctx, VD_ERR_LIMIT, "matrix row of %lld too wide",
-                        (long long)w->cols);
-    for (int64_t r0 = 0; r0 < w->rows; r0 += step) {
-        int64_t nr = w->rows - r0 < step ? w->rows - r0 : step;
-        widen_task wt = { w, r0, nr, *panel };
-        vd__pool_run(pool, widen_run, &wt);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n,
-                    (blasint)nr, (blasint)w->cols, 1.0f, x, (blasint)w->cols,
-                    *panel, (blasint)w->cols, 0.0f, y + r0, (blasint)w->rows);
-    }
-    if (bias)
-        for (int64_t i = 0; i < n; i++)
-            for (int64_t r = 0; r < w->rows; r++)
-                y[i * w->rows + r] += bias[r];
+    const vd__kern *k = vd__kern_get();
+    /* the kernels' own GEMM wherever the level has one (faster than
+     * OpenBLAS on stored bf16 weights: docs/kernels.md); OpenBLAS on
+     * widened rows for long inputs on the plain reference level */
+    if (prec == VD_PREC_EXACT && !k->mm_tile[VD_PREC_EXACT] &&
+        n >= BLAS_MIN_TOKENS)
+        vd__matmul_blas(pool, w, x, n, bias, y);
+    else
+        vd__matmul(pool, w, x, n, bias, y, prec);
     return VD_OK;
 }
 
 static vd_status linear(vd_ctx *ctx, vd__qwen_state *s, const vd__mat *w,
                         const float *x, int64_t n, const float *bias, float *y)
 {
-    return vd__qwen_linear(ctx, &s->panel, w, x, n, bias, y);
+    return vd__qwen_linear(ctx, w, x, n, bias, y, s->prec);
 }
 
 /* ---- elementwise pieces ---- */
 
-/* y = w * (x / sqrt(mean(x^2) + eps)), per row; the sum of squares in
- * double so long rows lose nothing. */
-static void rmsnorm(const float *x, const float *w, float *y, int64_t n, int d,
-                    float eps)
+static void add_inplace(float *y, const float *x, int64_t n)
 {
-    for (int64_t i = 0; i < n; i++) {
-        const float *xi = x + i * d;
-        float *yi = y + i * d;
-        double ss = 0;
-        for (int j = 0; j < d; j++)
-            ss += (double)xi[j] * xi[j];
-        float r = 1.0f / sqrtf((float)(ss / d) + eps);
-        for (int j = 0; j < d; j++)
-            yi[j] = w[j] * (xi[j] * r);
-    }
+    for (int64_t i = 0; i < n; i++)
+        y[i] += x[i];
 }
 
 /* M-RoPE tables for N tokens: frequency j uses the t, h or w position by
@@ -138,49 +104,40 @@ static void rope_tables(vd__qwen_state *s, const int32_t *pos, int64_t n)
         }
 }
 
-/* Rotate-half RoPE on N tokens of NH heads at X (STRIDE floats apart):
- * pairs (j, j + hd/2) turn by the token's angle j. */
-static void rope_apply(const vd__qwen_state *s, float *x, int64_t n, int nh,
-                       int64_t stride)
-{
-    int hd = s->m->cfg.text.head_dim, half = hd / 2;
-    for (int64_t i = 0; i < n; i++) {
-        const float *cs = s->cs + i * half, *sn = s->sn + i * half;
-        for (int h = 0; h < nh; h++) {
-            float *v = x + i * stride + (int64_t)h * hd;
-            for (int j = 0; j < half; j++) {
-                float a = v[j], b = v[j + half];
-                v[j] = a * cs[j] - b * sn[j];
-                v[j + half] = b * cs[j] + a * sn[j];
-            }
-        }
-    }
-}
-
 /* ---- the session ---- */
+
+static size_t kv_elt(const vd__qwen_state *s)
+{
+    return s->kv_dt == VD_DT_BF16 ? 2 : 4;
+}
 
 static vd_status alloc_act(vd_ctx *ctx, vd__qwen_state *s, int batch)
 {
     const vd__qwen_text_cfg *c = &s->m->cfg.text;
     size_t B = (size_t)batch, H = (size_t)c->hidden;
     size_t Q = (size_t)c->n_head * (size_t)c->head_dim;
+    size_t KV = (size_t)c->n_kv_head * (size_t)c->head_dim;
     size_t F = (size_t)c->intermediate, half = (size_t)c->head_dim / 2;
+    bool kvt = s->kv_dt == VD_DT_BF16;
     /* every buffer starts on a 64-byte line */
 #define RUP(k) (((k) + 15) & ~(size_t)15)
-    size_t sizes[9] = { B * H, B * H, B * Q,    B * Q,   B * H,
-                        B * F, B * F, B * half, B * half };
+    size_t sizes[11] = {
+        B * H,           B * H, B * Q,    B * Q,    B * H,
+        B * F,           B * F, B * half, B * half, kvt ? B * KV : 0,
+        kvt ? B * KV : 0
+    };
     size_t total = 0;
-    for (int i = 0; i < 9; i++)
+    for (int i = 0; i < 11; i++)
         total += RUP(sizes[i]);
     float *a = vd__aligned_alloc(ctx, total * sizeof(float));
     if (!a)
         return VD_ERR_NOMEM;
     vd__aligned_free(s->act);
     s->act = a;
-    float **dst[9] = { &s->x, &s->u,  &s->q,  &s->o, &s->t,
-                       &s->g, &s->up, &s->cs, &s->sn };
-    for (int i = 0; i < 9; i++) {
-        *dst[i] = a;
+    float **dst[11] = { &s->x,  &s->u,  &s->q,  &s->o,  &s->t, &s->g,
+                        &s->up, &s->cs, &s->sn, &s->kt, &s->vt };
+    for (int i = 0; i < 11; i++) {
+        *dst[i] = sizes[i] ? a : NULL;
         a += RUP(sizes[i]);
     }
 #undef RUP
@@ -198,6 +155,8 @@ vd_status vd__qwen_state_new(vd_ctx *ctx, const vd__qwen_model *m,
         return VD_ERR_NOMEM;
     s->m = m;
     s->batch = DEFAULT_BATCH;
+    s->kv_dt = VD_DT_F32;
+    s->prec = VD_PREC_EXACT;
     s->k = vd__calloc(ctx, (size_t)c->n_layer, sizeof *s->k);
     s->v = vd__calloc(ctx, (size_t)c->n_layer, sizeof *s->v);
     s->inv_freq = vd__aligned_alloc(ctx, (size_t)c->head_dim * sizeof(float));
@@ -214,28 +173,34 @@ vd_status vd__qwen_state_new(vd_ctx *ctx, const vd__qwen_model *m,
         vd__qwen_state_free(s);
         return st;
     }
-    /* OpenBLAS fans out over the ctx's threads; our pool is idle while it
-     * runs (see linear) */
-    openblas_set_num_threads(ctx->opts.threads);
     *out = s;
     return VD_OK;
+}
+
+static void kv_release(vd__qwen_state *s)
+{
+    for (int l = 0; l < s->m->cfg.text.n_layer; l++) {
+        if (s->k)
+            vd__aligned_free(s->k[l]);
+        if (s->v)
+            vd__aligned_free(s->v[l]);
+        if (s->k)
+            s->k[l] = NULL;
+        if (s->v)
+            s->v[l] = NULL;
+    }
+    s->alloc = 0;
 }
 
 void vd__qwen_state_free(vd__qwen_state *s)
 {
     if (!s)
         return;
-    for (int l = 0; l < s->m->cfg.text.n_layer; l++) {
-        if (s->k)
-            vd__aligned_free(s->k[l]);
-        if (s->v)
-            vd__aligned_free(s->v[l]);
-    }
+    kv_release(s);
     vd__free(s->k);
     vd__free(s->v);
     vd__aligned_free(s->act);
     vd__aligned_free(s->inv_freq);
-    vd__aligned_free(s->panel);
     vd__free(s);
 }
 
@@ -254,26 +219,68 @@ vd_status vd__qwen_state_reserve(vd_ctx *ctx, vd__qwen_state *s, int64_t n_ctx)
                         (long long)n_ctx, (long long)MAX_CTX);
     const vd__qwen_text_cfg *c = &s->m->cfg.text;
     size_t kvd = (size_t)c->n_kv_head * (size_t)c->head_dim, bytes;
-    if (!vd__mul_ok((size_t)n_ctx, kvd * sizeof(float), &bytes))
+    if (!vd__mul_ok((size_t)n_ctx, kvd * kv_elt(s), &bytes) ||
+        !vd__mul_ok(bytes, (size_t)c->n_layer * 2, &bytes))
         return vd__fail(ctx, VD_ERR_LIMIT, "KV cache too large");
+    s->cap = n_ctx;
+    return VD_OK;
+}
+
+/* Room in the KV buffers for NEED tokens: grown (doubling, at least
+ * KV_STEP, never past the cap) and the cached rows copied over. On
+ * failure the buffers keep what they had. */
+static vd_status kv_grow(vd_ctx *ctx, vd__qwen_state *s, int64_t need)
+{
+    if (need <= s->alloc)
+        return VD_OK;
+    const vd__qwen_text_cfg *c = &s->m->cfg.text;
+    int64_t na = s->alloc * 2 > need ? s->alloc * 2 : need;
+    na = (na + KV_STEP - 1) / KV_STEP * KV_STEP;
+    if (na > s->cap)
+        na = s->cap;
+    size_t row = (size_t)c->n_kv_head * (size_t)c->head_dim * kv_elt(s);
+    size_t bytes = (size_t)na * row; /* checked by reserve against cap */
     for (int l = 0; l < c->n_layer; l++) {
-        float *nk = vd__aligned_alloc(ctx, bytes);
-        float *nv = nk ? vd__aligned_alloc(ctx, bytes) : NULL;
+        void *nk = vd__aligned_alloc(ctx, bytes);
+        void *nv = nk ? vd__aligned_alloc(ctx, bytes) : NULL;
         if (!nv) {
             vd__aligned_free(nk);
+            /* layers already grown hold more than s->alloc: harmless */
             return VD_ERR_NOMEM;
         }
         if (s->len) {
-            memcpy(nk, s->k[l], (size_t)s->len * kvd * sizeof(float));
-            memcpy(nv, s->v[l], (size_t)s->len * kvd * sizeof(float));
+            memcpy(nk, s->k[l], (size_t)s->len * row);
+            memcpy(nv, s->v[l], (size_t)s->len * row);
         }
         vd__aligned_free(s->k[l]);
         vd__aligned_free(s->v[l]);
         s->k[l] = nk;
         s->v[l] = nv;
     }
-    s->cap = n_ctx;
+    s->alloc = na;
     return VD_OK;
+}
+
+vd_status vd__qwen_state_set_kv(vd_ctx *ctx, vd__qwen_state *s, vd__dtype dt)
+{
+    if (dt != VD_DT_F32 && dt != VD_DT_BF16)
+        return vd__fail(ctx, VD_ERR_ARG, "KV cache: fp32 or bf16 only");
+    if (dt == s->kv_dt)
+        return VD_OK;
+    if (s->len)
+        return vd__fail(ctx, VD_ERR_ARG,
+                        "KV cache type changed while it holds tokens");
+    kv_release(s);
+    vd__aligned_free(s->act); /* the bf16 cache needs kt / vt */
+    s->act = NULL;
+    s->abatch = 0;
+    s->kv_dt = dt;
+    return VD_OK;
+}
+
+void vd__qwen_state_set_precision(vd__qwen_state *s, vd_precision prec)
+{
+    s->prec = prec;
 }
 
 int64_t vd__qwen_state_len(const vd__qwen_state *s)
@@ -284,6 +291,13 @@ int64_t vd__qwen_state_len(const vd__qwen_state *s)
 int64_t vd__qwen_state_cap(const vd__qwen_state *s)
 {
     return s->cap;
+}
+
+size_t vd__qwen_state_kv_bytes(const vd__qwen_state *s)
+{
+    const vd__qwen_text_cfg *c = &s->m->cfg.text;
+    return (size_t)s->alloc * (size_t)c->n_kv_head * (size_t)c->head_dim *
+           kv_elt(s) * 2 * (size_t)c->n_layer;
 }
 
 const vd__qwen_model *vd__qwen_state_model(const vd__qwen_state *s)
@@ -325,18 +339,27 @@ static vd_status layer(vd_ctx *ctx, vd__qwen_state *s, int l, int64_t c)
 {
     const vd__qwen_text_cfg *cf = &s->m->cfg.text;
     const vd__qwen_layer *L = &s->m->text.layers[l];
+    vd__pool *pool = vd__ctx_pool(ctx);
     int H = cf->hidden, hd = cf->head_dim;
     int64_t Q = (int64_t)cf->n_head * hd, KV = (int64_t)cf->n_kv_head * hd;
-    float *kc = s->k[l] + s->len * KV, *vc = s->v[l] + s->len * KV;
+    bool b16 = s->kv_dt == VD_DT_BF16;
+    size_t at = (size_t)(s->len * KV) * kv_elt(s);
+    /* fp32 cache: the projections write straight into it */
+    float *kc = b16 ? s->kt : (float *)((char *)s->k[l] + at);
+    float *vc = b16 ? s->vt : (float *)((char *)s->v[l] + at);
     vd_status st;
 
-    rmsnorm(s->x, L->in_norm, s->u, c, H, cf->rms_eps);
+    vd__rmsnorm(pool, s->u, s->x, L->in_norm, c, H, cf->rms_eps);
     if ((st = linear(ctx, s, &L->q, s->u, c, L->q_b, s->q)) ||
         (st = linear(ctx, s, &L->k, s->u, c, L->k_b, kc)) ||
         (st = linear(ctx, s, &L->v, s->u, c, L->v_b, vc)))
         return st;
-    rope_apply(s, s->q, c, cf->n_head, Q);
-    rope_apply(s, kc, c, cf->n_kv_head, KV);
+    vd__rope(pool, s->q, c, Q, cf->n_head, hd, s->cs, s->sn);
+    vd__rope(pool, kc, c, KV, cf->n_kv_head, hd, s->cs, s->sn);
+    if (b16) {
+        vd__f32_to_bf16_n((uint16_t *)((char *)s->k[l] + at), kc, c * KV);
+        vd__f32_to_bf16_n((uint16_t *)((char *)s->v[l] + at), vc, c * KV);
+    }
     vd__attn_args a = {
         .q = s->q,
         .q_stride = Q,
@@ -353,26 +376,21 @@ static vd_status layer(vd_ctx *ctx, vd__qwen_state *s, int l, int64_t c)
         .scale = 1.0f / sqrtf((float)hd),
         .causal = 1,
         .q_pos0 = s->len,
+        .kv_dt = s->kv_dt,
     };
-    vd__attention(vd__ctx_pool(ctx), &a);
+    vd__attention(pool, &a);
     if ((st = linear(ctx, s, &L->o, s->o, c, NULL, s->t)))
         return st;
-    for (int64_t i = 0; i < c * H; i++)
-        s->x[i] += s->t[i];
+    add_inplace(s->x, s->t, c * H);
 
-    rmsnorm(s->x, L->post_norm, s->u, c, H, cf->rms_eps);
+    vd__rmsnorm(pool, s->u, s->x, L->post_norm, c, H, cf->rms_eps);
     if ((st = linear(ctx, s, &L->gate, s->u, c, NULL, s->g)) ||
         (st = linear(ctx, s, &L->up, s->u, c, NULL, s->up)))
         return st;
-    int64_t ni = c * cf->intermediate;
-    for (int64_t i = 0; i < ni; i++) {
-        float g = s->g[i];
-        s->g[i] = g / (1.0f + expf(-g)) * s->up[i];
-    }
+    vd__silu_mul(pool, s->g, s->g, s->up, c * cf->intermediate);
     if ((st = linear(ctx, s, &L->down, s->g, c, NULL, s->t)))
         return st;
-    for (int64_t i = 0; i < c * H; i++)
-        s->x[i] += s->t[i];
+    add_inplace(s->x, s->t, c * H);
     return VD_OK;
 }
 
@@ -389,6 +407,11 @@ vd_status vd__qwen_forward(vd_ctx *ctx, vd__qwen_state *s, const float *x,
         return vd__fail(ctx, VD_ERR_LIMIT,
                         "KV cache full: %lld + %lld tokens, room for %lld",
                         (long long)s->len, (long long)n, (long long)s->cap);
+    vd__pool *pool = vd__ctx_pool(ctx);
+    if (!pool)
+        return VD_ERR_NOMEM;
+    if ((st = kv_grow(ctx, s, s->len + n)))
+        return st;
     int64_t batch = s->batch;
     if (batch > n)
         batch = n;
@@ -412,7 +435,7 @@ vd_status vd__qwen_forward(vd_ctx *ctx, vd__qwen_state *s, const float *x,
         /* the final norm where someone needs it */
         bool last = i0 + c == n;
         if (hidden || s->probe) {
-            rmsnorm(s->x, s->m->text.norm, s->u, c, H, cf->rms_eps);
+            vd__rmsnorm(pool, s->u, s->x, s->m->text.norm, c, H, cf->rms_eps);
             if (hidden)
                 memcpy(hidden + i0 * H, s->u, (size_t)(c * H) * sizeof(float));
             if (s->probe)
@@ -420,7 +443,8 @@ vd_status vd__qwen_forward(vd_ctx *ctx, vd__qwen_state *s, const float *x,
         }
         if (last && logits) {
             float *h = s->u + (c - 1) * H;
-            rmsnorm(s->x + (c - 1) * H, s->m->text.norm, h, 1, H, cf->rms_eps);
+            vd__rmsnorm(NULL, h, s->x + (c - 1) * H, s->m->text.norm, 1, H,
+                        cf->rms_eps);
             if ((st = linear(ctx, s, &s->m->text.lm_head, h, 1, NULL, logits)))
                 return st;
         }

@@ -15,7 +15,7 @@
 
 /* Rows per MLP / merger chunk: bounds the SwiGLU buffers (a page has
  * 10k+ patches) while keeping each product large enough to be fast. */
-#define CHUNK_ROWS 512
+#define CHUNK_ROWS 2048
 
 int64_t vd__qwen_image_tokens(const vd__qwen_cfg *cfg, const vd__qwen_grid *g)
 {

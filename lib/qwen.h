@@ -161,7 +161,10 @@ typedef struct vd__qwen_model {
     vd__qwen_vision_w vision;
     vd__qwen_tok *tok;     /* NULL with VD_QWEN_LOAD_NO_TOKENIZER */
     int64_t n_params;      /* elements of every tensor used */
-    uint64_t weight_bytes; /* their stored bytes */
+    uint64_t weight_bytes; /* bytes of the weights in use (quantized
+                              matrices at their quantized size) */
+    char weights[8];       /* the text layers' format: "bf16", "f16",
+                              "f32", "q8", "q4" */
     /* owned internals */
     struct vd__safetensors **shards;
     int n_shards;
@@ -169,8 +172,22 @@ typedef struct vd__qwen_model {
 } vd__qwen_model;
 
 enum {
-    VD_QWEN_LOAD_NO_TOKENIZER = 1 << 0 /* skip tokenizer.json */
+    VD_QWEN_LOAD_NO_TOKENIZER = 1 << 0, /* skip tokenizer.json */
+    /* Quantize the text decoder's float matrices at load (vd__quantize):
+     * the layers to Q8 or Q4, the lm_head (the tied embedding) to Q8 in
+     * both cases, as it weighs most on the logits. The vision tower stays
+     * as stored: it is compute-bound, not bandwidth-bound. Each quantized
+     * matrix replaces its view and the mapped pages it came from are
+     * released, so the two copies never live together. */
+    VD_QWEN_LOAD_Q8 = 1 << 1,
+    VD_QWEN_LOAD_Q4 = 1 << 2
 };
+
+/* A quantized matrix NAME in a safetensors file (`vldoc quantize`): NAME
+ * holds the data as I8 [rows][blocks * 32] (Q8) or U8 [rows][pairs * 32]
+ * (Q4), NAME + this suffix the F16 scales [rows][blocks]; layouts of
+ * kern.h. */
+#define VD_QWEN_SCALES_SUFFIX ".vd_scales"
 
 /* One tensor of a checkpoint for a config: hub name, shape, and (when
  * listing for a model) where the loader binds it. */
@@ -208,6 +225,14 @@ bool vd__qwen_canon_name(const char *name, char *buf, size_t n);
 vd_status vd__qwen_load(vd_ctx *ctx, const char *dir, unsigned flags,
                         vd__qwen_model **out);
 void vd__qwen_free(vd__qwen_model *m);
+
+/* Write M as a model folder DST (created if missing, not M's own): its
+ * config and tokenizer files copied, and one model.safetensors with every
+ * tensor in hub naming - quantized matrices as I8/U8 data plus F16 scales
+ * (VD_QWEN_SCALES_SUFFIX), the rest as stored - that vd__qwen_load maps
+ * without a quantization pass. Errors: VD_ERR_IO, VD_ERR_ARG, VD_ERR_NOMEM,
+ * VD_ERR_CANCELLED. (qwen-quant.c) */
+vd_status vd__qwen_save(vd_ctx *ctx, const vd__qwen_model *m, const char *dst);
 
 /* The Hugging Face hub cache folder: $HF_HUB_CACHE, else
  * $HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub, else
@@ -330,8 +355,9 @@ vd_status vd__qwen_rope_index(vd_ctx *ctx, const vd__qwen_cfg *cfg,
 
 /* ---- text decoder (qwen-text.c) ---- */
 
-/* A decoding session: the KV cache (fp32, rotated keys) and activation
- * buffers, allocated once. Not thread-safe; one per sequence. */
+/* A decoding session: the KV cache (rotated keys; fp32 or bf16), grown
+ * as the sequence grows, and activation buffers. Not thread-safe; one per
+ * sequence. */
 typedef struct vd__qwen_state vd__qwen_state;
 
 /* Observe intermediate values (tests): WHAT is "embed", "layer" (the
@@ -340,32 +366,44 @@ typedef struct vd__qwen_state vd__qwen_state;
 typedef void (*vd__qwen_probe_fn)(void *user, const char *what, int layer,
                                   const float *x, int64_t n, int64_t width);
 
-/* A session for M with room for N_CTX tokens in the KV cache.
- * Errors: VD_ERR_NOMEM, VD_ERR_LIMIT (n_ctx beyond the model's
- * positions or memory ceiling). */
+/* What the model card allows one request: input and generated tokens
+ * (the engine's session is sized for both; memory follows use). */
+#define VD_QWEN_MAX_INPUT  129024
+#define VD_QWEN_MAX_OUTPUT 8192
+
+/* A session for M holding up to N_CTX tokens. The KV cache is allocated
+ * as tokens arrive, not up front. Errors: VD_ERR_NOMEM, VD_ERR_LIMIT
+ * (n_ctx beyond the engine's ceiling). */
 vd_status vd__qwen_state_new(vd_ctx *ctx, const vd__qwen_model *m,
                              int64_t n_ctx, vd__qwen_state **out);
 void vd__qwen_state_free(vd__qwen_state *s);
 /* Forget the cached tokens (keeps the memory). */
 void vd__qwen_state_reset(vd__qwen_state *s);
-/* Make room for N_CTX tokens (keeps what is cached). */
+/* Let the session hold up to N_CTX tokens (keeps what is cached; memory
+ * still follows use). */
 vd_status vd__qwen_state_reserve(vd_ctx *ctx, vd__qwen_state *s, int64_t n_ctx);
-/* Tokens in the cache; capacity. */
+/* KV cache element type, VD_DT_F32 (default) or VD_DT_BF16 (half the
+ * memory and bandwidth; attention math stays fp32). Only while empty.
+ * Errors: VD_ERR_ARG. */
+vd_status vd__qwen_state_set_kv(vd_ctx *ctx, vd__qwen_state *s, vd__dtype dt);
+/* Precision of the session's matrix products (default VD_PREC_EXACT). */
+void vd__qwen_state_set_precision(vd__qwen_state *s, vd_precision prec);
+/* Tokens in the cache; the most it may hold; bytes the cache has now. */
 int64_t vd__qwen_state_len(const vd__qwen_state *s);
 int64_t vd__qwen_state_cap(const vd__qwen_state *s);
+size_t vd__qwen_state_kv_bytes(const vd__qwen_state *s);
 const vd__qwen_model *vd__qwen_state_model(const vd__qwen_state *s);
 void vd__qwen_state_set_probe(vd__qwen_state *s, vd__qwen_probe_fn fn,
                               void *user);
-/* Tokens per prefill batch (default 512; memory grows with it). */
+/* Tokens per prefill batch (default 1024; memory grows with it). */
 void vd__qwen_state_set_batch(vd__qwen_state *s, int batch);
 
-/* Y[n][w->rows] = X[n][w->cols] . W^T (+ BIAS): few rows through the
- * kernels (vd__matmul), many through OpenBLAS sgemm on fp32 panels of W
- * widened by the ctx's pool into *PANEL (16 MB, allocated on first use,
- * owned by the caller: vd__aligned_free). For the vision tower too. */
-vd_status vd__qwen_linear(vd_ctx *ctx, float **panel, const vd__mat *w,
-                          const float *x, int64_t n, const float *bias,
-                          float *y);
+/* Y[n][w->rows] = X[n][w->cols] . W^T (+ BIAS) in precision PREC: the
+ * kernels (vd__matmul) wherever the CPU level has a fast GEMM, OpenBLAS on
+ * widened rows for long exact products on the plain reference level. */
+vd_status vd__qwen_linear(vd_ctx *ctx, const vd__mat *w, const float *x,
+                          int64_t n, const float *bias, float *y,
+                          vd_precision prec);
 
 /* Token embeddings: OUT[n][H] = embed_tokens[IDS]. Errors: VD_ERR_ARG for
  * an id outside the vocabulary. */

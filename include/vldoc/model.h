@@ -27,6 +27,18 @@ typedef struct vd_model vd_model;
  * or a missing, unexpected or misshapen tensor or config key, named with
  * its file), VD_ERR_IO, VD_ERR_FORMAT, VD_ERR_UNSUPPORTED. */
 vd_status vd_model_load(vd_ctx *ctx, const char *dir, vd_model **out);
+/* The same, with the text decoder's weights as WEIGHTS: VD_WEIGHTS_Q8 or
+ * VD_WEIGHTS_Q4 quantize it at load (seconds to a minute for 3B; a folder
+ * saved by vd_model_quantize loads at once). */
+vd_status vd_model_load_weights(vd_ctx *ctx, const char *dir,
+                                vd_weights weights, vd_model **out);
+/* Load the model at SRC (as vd_model_load finds it), quantize its text
+ * decoder to WEIGHTS (VD_WEIGHTS_Q8 or VD_WEIGHTS_Q4) and save it as the
+ * model folder DST (created if missing; config and tokenizer files
+ * copied). Errors: as vd_model_load, VD_ERR_ARG (DST is SRC, or WEIGHTS
+ * is not a quantized format), VD_ERR_IO. */
+vd_status vd_model_quantize(vd_ctx *ctx, const char *src, const char *dst,
+                            vd_weights weights);
 void vd_model_free(vd_model *m);
 /* The folder it was loaded from (borrowed). */
 const char *vd_model_dir(const vd_model *m);
@@ -54,6 +66,8 @@ typedef struct vd_generate_opts {
     vd_token_fn on_token;      /* each token's text as it comes; may be
                                   NULL; non-zero return stops */
     void *on_token_user;
+    vd_precision precision; /* of the matrix products (default exact) */
+    int kv_bf16;            /* KV cache in bf16 instead of fp32 */
 } vd_generate_opts;
 
 /* Defaults: no prompt, everything else from the model's files. */

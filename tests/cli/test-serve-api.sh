@@ -148,9 +148,14 @@ kill -TERM "$SERVE_PID"; wait "$SERVE_PID"; rc=$?
 
 # shutdown with work in hand: the running request finishes (grace), the
 # queued ones are refused with 503; every client gets an answer
+# the running request must outlast the queueing and the health polls: the
+# 144-page document takes 0.3 s on a quiet machine, so 8 of them in one
+L=$T_TMP/long.pdf
+pdfunite "$L" "$L" "$L" "$L" "$L" "$L" "$L" "$L" "$T_TMP/longer.pdf" 2>/dev/null ||
+  cp "$L" "$T_TMP/longer.pdf"
 start_serve "$T_TMP/serve3.log" -e text --queue 8 --shutdown-grace 60
 for i in 1 2 3; do
-  req "s$i" POST "/v1/convert?format=md" "$T_TMP/long.pdf" "Content-Type: application/pdf" >"$T_TMP/s$i.code" &
+  req "s$i" POST "/v1/convert?format=md" "$T_TMP/longer.pdf" "Content-Type: application/pdf" >"$T_TMP/s$i.code" &
   eval "cp$i=\$!"
   sleep 0.1
 done
@@ -163,7 +168,7 @@ wait "$cp1" "$cp2" "$cp3"
 wait "$SERVE_PID"; rc=$?
 codes=$(cat "$T_TMP/s1.code" "$T_TMP/s2.code" "$T_TMP/s3.code" | sort | tr '\n' ' ')
 [ "$codes" = "200 503 503 " ]; ok $? "SIGTERM with 1 running + 2 queued: one 200, two 503 ($codes)"
-"$VLDOC" -q -f md "$T_TMP/long.pdf" >"$T_TMP/long.md"
+"$VLDOC" -q -f md "$T_TMP/longer.pdf" >"$T_TMP/long.md"
 whole=1 refused=0
 for i in 1 2 3; do
   case $(cat "$T_TMP/s$i.code") in
