@@ -1557,7 +1557,14 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
     const uint16_t *sc = w->scales;
     const char *base = w->data;
     for (int64_t r = r0; r < r1; r++) {
-        const char *pf = base + (r + pfr < r1 ? r + pfr : r) * rs;
+        /* prefetch past the end of this worker's chunk too: chunks are
+         * handed out in order, so the next rows are the next chunk's, and
+         * a chunk that starts cold waits a DRAM latency per row; the
+         * scales are a second stream the hardware prefetcher misses */
+        int64_t rp = r + pfr < rows ? r + pfr : r;
+        const char *pf = base + rp * rs;
+        for (int64_t c = 0; c < nb * 2; c += 64)
+            _mm_prefetch((const char *)(sc + rp * nb) + c, _MM_HINT_T0);
         /* four accumulators per token: the FMA latency is not a chain */
         __m512 acc[GEMV_MAX][4], corr[GEMV_MAX];
 #pragma GCC unroll 8
