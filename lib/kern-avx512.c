@@ -633,6 +633,37 @@ static void gemv_exact(const vd__mat *w, const float *x, int nt,
 #define KC     256 /* fp32 k block: a 32-row panel is 32 KiB */
 #define TILE_R 256 /* rows packed at once */
 
+/* how far ahead a weight pack prefetches each row (bytes) */
+#define PACK_PF 256
+
+/* A pack's loads wait on DRAM otherwise (half the prefill's time in bf16
+ * precision): a row is often one 4 KiB page, where the hardware
+ * prefetcher stops, and 16 rows are read side by side. While the pack of
+ * rows [pr, pr + 16) is at column k0 + kk of the block [k0, k0 + kc), each
+ * row prefetches PACK_PF bytes ahead, and past the block's end the same
+ * offset of the next 16 rows, which are packed next. Only for the formats
+ * stored one value per element (bf16, f16, f32). */
+INLINE void pack_prefetch(const vd__mat *w, int64_t pr, int64_t k0, int64_t kc,
+                          int64_t kk, int step)
+{
+    int64_t es = w->dt == VD_DT_F32                          ? 4
+                 : w->dt == VD_DT_BF16 || w->dt == VD_DT_F16 ? 2
+                                                             : 0;
+    if (!es)
+        return;
+    int64_t rs = w->cols * es, off = kk * es + PACK_PF;
+    if (off >= kc * es) {
+        off -= kc * es;
+        pr += 16;
+    }
+    if (pr + 16 > w->rows)
+        return;
+    const char *p = (const char *)w->data + pr * rs + k0 * es + off;
+    for (int i = 0; i < 16; i++)
+        for (int64_t e = 0; e < step * es; e += 64)
+            _mm_prefetch(p + i * rs + e, _MM_HINT_T0);
+}
+
 /* Pack rows [r0, r0 + nrv) (nrv <= 32) x columns [k0, k0 + kc) of W into
  * DST[kc][32], zero rows past nrv; ROUND rounds to bf16 (emulated bf16
  * precision). */
@@ -645,6 +676,7 @@ INLINE void pack_f32_panel(const vd__mat *w, int64_t r0, int nrv, int64_t k0,
         for (int64_t kk = 0; kk < kc; kk += 16) {
             __m512i v[16];
             int64_t n = kc - kk;
+            pack_prefetch(w, r0 + 16 * half, k0, kc, kk, 16);
             for (int i = 0; i < 16; i++) {
                 __m512 f = i < nv ? load_w16(w, r0 + 16 * half + i, k0 + kk, n)
                                   : _mm512_setzero_ps();
@@ -756,7 +788,10 @@ static int gemm_f32(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
                 int mr = (int)(t1 - i0 < MR ? t1 - i0 : MR);
                 const float *xa = m->x + i0 * K + k0;
                 int64_t ldx = K;
-                if (mr < MR || round) { /* pad (and round) into XP */
+                /* always through XP: pad (and round) the last tile, and
+                 * in place the rows are K floats apart - at K = 2048 an
+                 * 8 KiB stride puts all 14 in one L1 set */
+                if (mr < MR || round || (K * 4) % 4096 == 0) {
                     for (int i = 0; i < MR; i++)
                         for (int64_t k = 0; k < kc; k += 16) {
                             __mmask16 mk = mask16(kc - k);
@@ -1331,6 +1366,7 @@ INLINE void pack_bh_panel(const vd__mat *w, int64_t r0, int nrv, int64_t k0,
         for (int64_t kk = 0; kk < kc; kk += 32) {
             __m512i v[16];
             int64_t n = kc - kk;
+            pack_prefetch(w, r0 + 16 * half, k0, kc, kk, 32);
             for (int i = 0; i < 16; i++)
                 v[i] = i < nv ? (__m512i)load_w32_bh(w, r0 + 16 * half + i,
                                                      k0 + kk, n)
