@@ -502,13 +502,23 @@ static int64_t conv_pad(const vd__kern *k, const vd__mm *m)
     return m->n <= k->gemv_max_n ? 0 : VD_MM_PAD;
 }
 
+/* Row stride of the bf16 activations: whole 64-byte lines, and never a
+ * multiple of 512 bytes - at a 4 KiB stride (K = 2048) the 14 rows a GEMM
+ * micro-kernel reads side by side fall into one L1 set and evict each
+ * other. */
+static int64_t conv_ld_bf16(int64_t K)
+{
+    int64_t ld = (K + 31) & ~(int64_t)31;
+    return ld % 256 ? ld : ld + 32;
+}
+
 /* Bytes of M's converted activations. */
 static size_t conv_bytes(const vd__kern *k, const vd__mm *m)
 {
     size_t rows = (size_t)(m->n + conv_pad(k, m));
     int64_t K = m->w->cols;
     if (m->prec == VD_PREC_BF16)
-        return rows * (size_t)((K + 31) & ~(int64_t)31) * 2;
+        return rows * (size_t)conv_ld_bf16(K) * 2;
     int64_t nb = m->w->dt == VD_DT_Q8 ? VD_Q8_NB(K) : VD_Q4_NB(K);
     return rows * (size_t)nb * (VD_QBLK + 8);
 }
@@ -523,7 +533,7 @@ static void conv_fill(const vd__kern *kern, vd__pool *pool, vd__mm *m,
     t.pad = conv_pad(kern, m);
     int64_t K = m->w->cols, rows = m->n + t.pad;
     if (m->prec == VD_PREC_BF16) {
-        m->xb_ld = (K + 31) & ~(int64_t)31;
+        m->xb_ld = conv_ld_bf16(K);
         t.xb = buf;
     } else {
         m->xnb = m->w->dt == VD_DT_Q8 ? VD_Q8_NB(K) : VD_Q4_NB(K);
