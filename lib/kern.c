@@ -593,11 +593,12 @@ void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
         t.nt = 1;
         vd__pool_run(pool, mm_run_grid, &t);
     } else {
-        /* GEMM: tiles of up to 256 rows x 256 (512 for long inputs)
-         * tokens, at least two per worker when the shape allows, handed out
-         * in order; each tile packs its own weights, so tiles are
-         * independent. */
-        int64_t rc = 256, tc = n >= 1024 ? 512 : 256;
+        /* GEMM: tiles of up to 256 rows x 512 tokens (256 below 512
+         * tokens), at least two per worker when the shape allows, handed
+         * out in order; each tile packs its own weights, so tiles are
+         * independent, and a 512-token prompt packs each weight once
+         * (5-10% faster than two 256-token tiles on one core). */
+        int64_t rc = 256, tc = n >= 512 ? 512 : 256;
         while (rc > 64 &&
                ((w->rows + rc - 1) / rc) * ((n + tc - 1) / tc) < 2 * nth)
             rc /= 2;
