@@ -477,7 +477,11 @@ INLINE void gemv_exact_q_nt(const vd__mat *w, const float *x, int NT,
     const uint16_t *sc = w->scales;
     for (int64_t r = r0; r < r1; r++) {
         const unsigned char *wr = base + r * rs;
-        const unsigned char *pf = r + pfr < r1 ? wr + pfr * rs : wr;
+        /* ahead past the chunk, and the scales too (see gemv_q_nt) */
+        int64_t rp = r + pfr < rows ? r + pfr : r;
+        const unsigned char *pf = base + rp * rs;
+        for (int64_t c = 0; c < nb * 2; c += 64)
+            _mm_prefetch((const char *)(sc + rp * nb) + c, _MM_HINT_T0);
         __m512 acc[GEMV_MAX], acc2[GEMV_MAX]; /* two FMA chains */
 #pragma GCC unroll 8
         for (int t = 0; t < NT; t++)
