@@ -241,6 +241,8 @@ static void gather(vd_ctx *ctx, const char *dir, vd__buf *b)
 {
     struct dirent **ents;
     int n = scandir(dir, &ents, NULL, alphasort);
+    if (n < 0) /* no such folder: ents was never set */
+        return;
     for (int i = 0; i < n; i++) {
         const char *nm = ents[i]->d_name;
         char p[4096];
