@@ -1673,6 +1673,161 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
     }
 }
 
+/* lane l of permutation [j][h] takes scale 4j + h (l < 8) or 4j + h + 2
+ * (l >= 8): the blocks of one 64-byte Q4 load's low (h = 0) or high (h =
+ * 1) nibbles */
+static const int32_t quad_idx[4][2][16] __attribute__((aligned(64))) = {
+#define QI(j, h)                                                               \
+    {                                                                          \
+        4 * j + h, 4 * j + h, 4 * j + h, 4 * j + h, 4 * j + h, 4 * j + h,      \
+            4 * j + h, 4 * j + h, 4 * j + h + 2, 4 * j + h + 2, 4 * j + h + 2, \
+            4 * j + h + 2, 4 * j + h + 2, 4 * j + h + 2, 4 * j + h + 2,        \
+            4 * j + h + 2                                                      \
+    }
+    { QI(0, 0), QI(0, 1) },
+    { QI(1, 0), QI(1, 1) },
+    { QI(2, 0), QI(2, 1) },
+    { QI(3, 0), QI(3, 1) }
+#undef QI
+};
+
+/* Blocks per row of the Q4 GEMV's regrouped activations. */
+#define Q4_NB4(nb) (((nb) + 3) & ~(int64_t)3)
+
+/* X's NT tokens of NB blocks regrouped for gemv_q4_nt into DST (rows of
+ * Q4_NB4(nb) blocks): each group of four blocks in the order 0, 2, 1, 3,
+ * zero past NB. One 64-byte load of Q4 weights holds block pairs (4g,
+ * 4g + 1) and (4g + 2, 4g + 3), low nibbles the even blocks: after one
+ * AND its low nibbles meet blocks 4g, 4g + 2 of the activations as one
+ * contiguous 64 bytes, after a shift and an AND its high ones 4g + 1,
+ * 4g + 3 as the next 64. */
+static void q4_regroup(const qx *x, int nt, int64_t nb, int8_t *dst)
+{
+    static const int ord[4] = { 0, 2, 1, 3 };
+    int64_t nb4 = Q4_NB4(nb);
+    for (int t = 0; t < nt; t++) {
+        const int8_t *src = x->q + t * x->ldq;
+        int8_t *d = dst + t * nb4 * VD_QBLK;
+        for (int64_t g = 0; g < nb4; g += 4)
+            for (int i = 0; i < 4; i++) {
+                int64_t b = g + ord[i];
+                __m256i v = b < nb ? _mm256_loadu_si256(
+                                         (const __m256i *)(src + b * VD_QBLK))
+                                   : _mm256_setzero_si256();
+                _mm256_storeu_si256((__m256i *)(d + (g + i) * VD_QBLK), v);
+            }
+    }
+}
+
+/* Q4 GEMV: 64 bytes of weights (four blocks) per load, the nibbles used
+ * as vpdpbusd's unsigned operand as they are (the zero point 8 comes back
+ * through the blocks' activation sums, CORR), activations regrouped by
+ * q4_regroup (XO, LDO bytes per token). Per four blocks: one load, three
+ * integer ops to split the nibbles, then per token two dot products and
+ * two (convert, permute the scales, FMA) - half the unpacking work of
+ * reading a block pair at a time. */
+INLINE void gemv_q4_nt(const vd__mat *w, const qx *x, const int8_t *xo,
+                       int64_t ldo, int NT, const float *bias, float *y,
+                       int64_t r0, int64_t r1)
+{
+    int64_t rows = w->rows, nb = VD_Q4_NB(w->cols), rs = nb * (VD_QBLK / 2);
+    int64_t pfr = pf_rows(rs);
+    const uint16_t *sc = w->scales;
+    const unsigned char *base = w->data;
+    const __m512i m4 = _mm512_set1_epi8(15);
+    for (int64_t r = r0; r < r1; r++) {
+        /* prefetch as gemv_q_nt does */
+        int64_t rp = r + pfr < rows ? r + pfr : r;
+        const char *pf = (const char *)base + rp * rs;
+        for (int64_t c = 0; c < nb * 2; c += 64)
+            _mm_prefetch((const char *)(sc + rp * nb) + c, _MM_HINT_T0);
+        const unsigned char *wr = base + r * rs;
+        __m512 acc[GEMV_MAX][4], corr[GEMV_MAX];
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) {
+            corr[t] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++)
+                acc[t][j] = _mm512_setzero_ps();
+        }
+        for (int64_t b16 = 0; b16 < nb; b16 += 16) {
+            int64_t nbk = nb - b16 < 16 ? nb - b16 : 16;
+            __m512 S = _mm512_cvtph_ps(
+                _mm256_maskz_loadu_epi16(mask16(nbk), sc + r * nb + b16));
+            __m512 St[GEMV_MAX];
+#pragma GCC unroll 8
+            for (int t = 0; t < NT; t++) {
+                St[t] =
+                    _mm512_mul_ps(S, _mm512_maskz_loadu_ps(
+                                         mask16(nbk), x->s + t * x->lds + b16));
+                __m512 z = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(
+                    mask16(nbk), x->z + t * x->lds + b16));
+                corr[t] = _mm512_fmadd_ps(St[t], z, corr[t]);
+            }
+            for (int64_t c = 0; c < 8 * VD_QBLK; c += 64)
+                _mm_prefetch(pf + b16 * (VD_QBLK / 2) + c, _MM_HINT_T0);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                int64_t b = b16 + 4 * j;
+                if (b >= nb)
+                    break;
+                const unsigned char *p = wr + b * (VD_QBLK / 2);
+                /* nb is even: a row's last load may hold one pair only */
+                __m512i v = b + 4 <= nb
+                                ? _mm512_loadu_si512(p)
+                                : _mm512_maskz_loadu_epi8(0xFFFFFFFFull, p);
+                __m512i lo = _mm512_and_si512(v, m4);
+                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                __m512i il = _mm512_load_si512(quad_idx[j][0]);
+                __m512i ih = _mm512_load_si512(quad_idx[j][1]);
+#pragma GCC unroll 8
+                for (int t = 0; t < NT; t++) {
+                    const int8_t *xp = xo + t * ldo + b * VD_QBLK;
+                    __m512i dl = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo,
+                                                     _mm512_loadu_si512(xp));
+                    __m512i dh =
+                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi,
+                                            _mm512_loadu_si512(xp + 64));
+                    acc[t][(j & 1) * 2] = _mm512_fmadd_ps(
+                        _mm512_cvtepi32_ps(dl),
+                        _mm512_permutexvar_ps(il, St[t]), acc[t][(j & 1) * 2]);
+                    acc[t][(j & 1) * 2 + 1] =
+                        _mm512_fmadd_ps(_mm512_cvtepi32_ps(dh),
+                                        _mm512_permutexvar_ps(ih, St[t]),
+                                        acc[t][(j & 1) * 2 + 1]);
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++)
+            y[t * rows + r] =
+                _mm512_reduce_add_ps(
+                    _mm512_add_ps(_mm512_add_ps(acc[t][0], acc[t][1]),
+                                  _mm512_add_ps(acc[t][2], acc[t][3]))) +
+                _mm512_reduce_add_ps(corr[t]) + (bias ? bias[r] : 0.0f);
+    }
+}
+
+static void gemv_q4x(const vd__mat *w, const qx *x, const int8_t *xo,
+                     int64_t ldo, int nt, const float *bias, float *y,
+                     int64_t r0, int64_t r1)
+{
+    switch (nt) {
+    case 1:
+        gemv_q4_nt(w, x, xo, ldo, 1, bias, y, r0, r1);
+        break;
+    case 2:
+        gemv_q4_nt(w, x, xo, ldo, 2, bias, y, r0, r1);
+        break;
+    case 3:
+        gemv_q4_nt(w, x, xo, ldo, 3, bias, y, r0, r1);
+        break;
+    default:
+        gemv_q4_nt(w, x, xo, ldo, 4, bias, y, r0, r1);
+        break;
+    }
+}
+
 #define GEMV_Q_DT(name, DT)                                                    \
     static void name(const vd__mat *w, const qx *x, int nt, const float *bias, \
                      float *y, int64_t r0, int64_t r1)                         \
@@ -1695,7 +1850,6 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
         }                                                                      \
     }
 GEMV_Q_DT(gemv_q8, VD_DT_Q8)
-GEMV_Q_DT(gemv_q4, VD_DT_Q4)
 
 #define MRI 6    /* int8 tile: 6 tokens x 32 rows */
 #define KCI 1024 /* int8 k block: a 32-row panel is 32 KiB */
@@ -1808,12 +1962,17 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
     int64_t K = w->cols, rows = w->rows;
     int64_t nb = q8 ? VD_Q8_NB(K) : VD_Q4_NB(K), Kq = nb * VD_QBLK;
     if (t1 - t0 <= GEMV_MAX) {
-        size_t need = (size_t)(GEMV_MAX * nb) * (VD_QBLK + 8);
-        if (!m->xq && need > scr)
+        /* own quantized tokens (unless converted once per call), then
+         * for Q4 their regrouped copy */
+        size_t own = (size_t)(GEMV_MAX * nb) * (VD_QBLK + 8);
+        size_t need = (m->xq ? 0 : own) +
+                      (q8 ? 0 : (size_t)(GEMV_MAX * Q4_NB4(nb)) * VD_QBLK);
+        if (need > scr)
             return 0;
         int8_t *q = s;
         float *xs = (float *)(q + GEMV_MAX * nb * VD_QBLK);
         int32_t *xz = (int32_t *)(xs + GEMV_MAX * nb);
+        int8_t *xo = m->xq ? (int8_t *)s : (int8_t *)s + own;
         for (int64_t t = t0; t < t1; t += GEMV_MAX) {
             int nt = (int)(t1 - t < GEMV_MAX ? t1 - t : GEMV_MAX);
             qx x = { q, xs, xz, nb * VD_QBLK, nb, nb };
@@ -1829,8 +1988,11 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
             float *yt = m->y + t * rows;
             if (q8)
                 gemv_q8(w, &x, nt, m->bias, yt, r0, r1);
-            else
-                gemv_q4(w, &x, nt, m->bias, yt, r0, r1);
+            else {
+                q4_regroup(&x, nt, nb, xo);
+                gemv_q4x(w, &x, xo, Q4_NB4(nb) * VD_QBLK, nt, m->bias, yt, r0,
+                         r1);
+            }
         }
         return 1;
     }
