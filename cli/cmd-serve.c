@@ -27,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +77,9 @@ static const char usage[] =
     "      --max-image-pixels N largest chat image (default 50000000)\n"
     "      --timeout S          per request, queue wait included\n"
     "                           (default 600)\n"
+    "      --no-isolate         decode in the worker threads: no fork per\n"
+    "                           request, but a decoder that hangs keeps its\n"
+    "                           worker and a crash ends the server\n"
     "      --shutdown-grace S   on SIGINT/SIGTERM, let running requests\n"
     "                           finish this long before cancelling them\n"
     "                           (default 30)\n"
@@ -267,6 +272,7 @@ typedef struct server {
     const char *model_name;
     const char *tmpdir;
     bool verbose, quiet;
+    bool no_isolate; /* decode in the worker thread itself */
     time_t started;
 } server;
 
@@ -606,6 +612,188 @@ static void run_convert(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
     vd_input_free(in);
 }
 
+/* ---- isolation: decoding in a child process ----
+ * A hostile document can hang a decoder (Poppler on some form fields) or
+ * crash it. The request timeout already answers 504, but a worker thread
+ * stuck in Poppler would stay stuck, and a crash would end the server. So
+ * a worker runs each /v1/convert request, and the image decode of each
+ * chat request, in a child forked for the request: the child writes its
+ * answer into a pipe, and the worker thread waits for it while watching
+ * the request; a request given up on (504) or a server shutting down has
+ * its child SIGKILLed, and a child that dies answers 500. The model's
+ * weights are mmapped, so the fork shares them. */
+
+typedef struct child_answer {
+    int http, failed_pages, oom;
+    const char *ctype; /* static strings: the same address in both */
+    const char *retry_after;
+    size_t n;
+} child_answer;
+
+typedef void (*run_fn)(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j);
+
+static bool write_full(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        c += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+/* Run FN on J in a child process; J's answer is what the child answered.
+ * False when the child could not start (then run FN here). */
+static bool run_in_child(server *s, vd_engine *eng, sjob *j, run_fn fn)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return false;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return false;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        /* other threads vanished in the fork, maybe holding the lock */
+        pthread_mutex_init(&s->mu, NULL);
+        cli_test_hooks();
+        cli_test_crash(j->tmp, 1);
+        vd_ctx *ctx = job_ctx(s);
+        vd_engine *e = eng;
+        /* the remote engine's encoder threads did not come along */
+        if (ctx && s->eng.engine && strcmp(s->eng.engine, "remote") == 0 &&
+            vd_engine_open(ctx, &s->eng, &e) != VD_OK)
+            e = NULL;
+        if (!ctx)
+            set_error(j, 503, "server_error", "out of memory");
+        else if (!e)
+            set_error(j, 503, "server_error", "the engine did not start: %s",
+                      vd_ctx_errmsg(ctx));
+        else
+            fn(s, ctx, e, j);
+        child_answer a = { j->http,  j->failed_pages, j->body.oom,
+                           j->ctype, j->retry_after,  j->body.n };
+        bool ok = write_full(p[1], &a, sizeof a) &&
+                  (!a.n || write_full(p[1], j->body.p, a.n));
+        _exit(ok ? 0 : 1);
+    }
+    close(p[1]);
+    child_answer a;
+    size_t got = 0;
+    char *body = NULL;
+    bool have_head = false, dead = false;
+    for (;;) {
+        struct pollfd pf = { p[0], POLLIN, 0 };
+        int r = poll(&pf, 1, 200);
+        if (r < 0 && errno != EINTR)
+            break;
+        if (r <= 0) {
+            if (job_stopped(s, j)) {
+                /* answered 504 already, or shutting down */
+                kill(pid, SIGKILL);
+                dead = true;
+                break;
+            }
+            continue;
+        }
+        char *dst = have_head ? body + got : (char *)&a + got;
+        size_t want = have_head ? a.n - got : sizeof a - got;
+        ssize_t n = want ? read(p[0], dst, want) : 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (!have_head && got == sizeof a) {
+            have_head = true;
+            got = 0;
+            if (a.n > s->max_body * 2 + ((size_t)1 << 30) ||
+                !(body = malloc(a.n + 1))) {
+                kill(pid, SIGKILL);
+                dead = true;
+                break;
+            }
+        }
+        if (have_head && got == a.n)
+            break;
+    }
+    close(p[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!dead && have_head && got == a.n) {
+        j->body.n = 0;
+        if (a.n)
+            sb_put(&j->body, body, a.n);
+        j->http = a.http;
+        j->ctype = a.ctype;
+        j->retry_after = a.retry_after;
+        j->failed_pages = a.failed_pages;
+        j->body.oom = j->body.oom || a.oom;
+    } else if (job_stopped(s, j)) {
+        set_error(j, 504, "error", "the request was stopped");
+    } else {
+        char why[160];
+        if (WIFSIGNALED(status))
+            snprintf(why, sizeof why, "crashed (signal %d, %s)",
+                     WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+            snprintf(why, sizeof why, "stopped unexpectedly");
+        set_error(j, 500, "server_error",
+                  "the decoder %s on this %s; the server is fine", why,
+                  j->kind == J_CHAT ? "image" : "document");
+    }
+    free(body);
+    return true;
+}
+
+/* Chat: decode the image as the engine will (the model image) in the
+ * child; the generation then runs here on an image known to decode. */
+static void decode_check(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
+{
+    (void)s;
+    (void)eng;
+    vd_input *in = NULL;
+    vd_image *img = NULL;
+    vd_page_geom g;
+    vd_render_opts ro = j->call.render;
+    if (vd_input_open(ctx, j->tmp, NULL, &in) == VD_OK)
+        vd_input_render_model(ctx, in, 0, &ro, &img, &g);
+    /* a failure is not the child's to answer: the chat path says why */
+    vd_image_free(img);
+    vd_input_free(in);
+    j->http = 200;
+}
+
+static void run_request(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
+{
+    if (s->no_isolate) {
+        if (j->kind == J_CHAT)
+            run_chat(s, ctx, eng, j);
+        else
+            run_convert(s, ctx, eng, j);
+        return;
+    }
+    if (j->kind == J_CONVERT) {
+        if (!run_in_child(s, eng, j, run_convert))
+            run_convert(s, ctx, eng, j);
+        return;
+    }
+    if (run_in_child(s, eng, j, decode_check) && j->http != 200)
+        return;
+    j->body.n = 0;
+    j->http = 0;
+    run_chat(s, ctx, eng, j);
+}
+
 typedef struct worker_arg {
     server *s;
     int id;
@@ -647,10 +835,8 @@ static void *worker(void *arg)
                       openmsg);
         else if (!ctx)
             set_error(j, 503, "server_error", "out of memory");
-        else if (j->kind == J_CHAT)
-            run_chat(s, ctx, eng, j);
         else
-            run_convert(s, ctx, eng, j);
+            run_request(s, ctx, eng, j);
         if (j->body.oom)
             set_error(j, 503, "server_error", "out of memory");
         double dt = cli_wallclock() - t0;
@@ -1471,6 +1657,7 @@ enum {
     O_MAXBODY,
     O_MAXIMG,
     O_TIMEOUT,
+    O_NO_ISOLATE,
     O_GRACE,
     O_MINPX,
     O_MAXPX,
@@ -1494,6 +1681,7 @@ static const struct option long_opts[] = {
     { "max-body-mb", required_argument, NULL, O_MAXBODY },
     { "max-image-pixels", required_argument, NULL, O_MAXIMG },
     { "timeout", required_argument, NULL, O_TIMEOUT },
+    { "no-isolate", no_argument, NULL, O_NO_ISOLATE },
     { "shutdown-grace", required_argument, NULL, O_GRACE },
     { "min-pixels", required_argument, NULL, O_MINPX },
     { "max-pixels", required_argument, NULL, O_MAXPX },
@@ -1594,6 +1782,9 @@ int cli_serve_main(int argc, char **argv)
         case O_TIMEOUT:
             if (!cli_double("--timeout", optarg, 0.001, 1e7, &timeout))
                 return CLI_USAGE;
+            break;
+        case O_NO_ISOLATE:
+            s.no_isolate = true;
             break;
         case O_GRACE:
             if (!cli_double("--shutdown-grace", optarg, 0, 1e6, &grace))
