@@ -719,6 +719,19 @@ static void wdoc_free(wdoc *w)
     free(w);
 }
 
+/* Progress from inside the engine (vision blocks, prefill layers): at
+ * most a few events a second. */
+static void worker_beat(void *user)
+{
+    static _Atomic long last_ms;
+    (void)user;
+    long t = (long)(cli_monotonic() * 1000);
+    if (t - last_ms >= 500) {
+        last_ms = t;
+        cli_ev_send(CLI_EV_ALIVE, 0, 0, NULL, 0);
+    }
+}
+
 static void worker_log(void *user, vd_log_level level, const char *msg)
 {
     (void)user;
@@ -783,6 +796,7 @@ static int worker_main(void *arg)
         return CLI_FAILED;
     b->ctx = sig_ctx = ctx;
     b->prog = cli_progress_current = NULL;
+    vd_ctx_set_progress(ctx, worker_beat, NULL);
     vd_engine *eng = b->eng;
     /* the remote engine's encoder threads did not survive the fork */
     if (j->eng_opts.engine && strcmp(j->eng_opts.engine, "remote") == 0 &&
@@ -868,8 +882,7 @@ static void worker_lost(batch *b, vd_status status, const char *why)
         if (b->todo_lo >= b->ins->n)
             return;
         int i = b->todo_lo;
-        snprintf(msg, sizeof msg, "%s: the worker %s; skipped",
-                 b->ins->paths[i], why);
+        snprintf(msg, sizeof msg, "%s: %s; skipped", b->ins->paths[i], why);
         cli_progress_clear(b->prog);
         cli_error(status, msg);
         if ((d = find_active(b, i))) {

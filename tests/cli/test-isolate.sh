@@ -70,6 +70,14 @@ head -c "$(wc -c <"$T_TMP/a.md")" "$T_TMP/iso2.md" | cmp -s - "$T_TMP/a.md" &&
   [ $rc -eq 1 ]
 ok $? "stdout: a crash in the middle input keeps the order and the others"
 
+# the memory guard: a worker over --worker-memory is stopped like a hung one
+"$VLDOC" -q --worker-memory 1 -o "$T_TMP/mem/" "$A" 2>"$T_TMP/mem.err"
+rc=$?
+[ $rc -eq 1 ] && [ ! -e "$T_TMP/mem/article.md" ] &&
+  contains "$T_TMP/mem.err" "article.pdf: " &&
+  contains "$T_TMP/mem.err" "over --worker-memory 1, and was stopped"
+ok $? "--worker-memory: a worker over the limit is stopped and named ($rc)"
+
 # ---- render: the hang, and a crash ----
 t0=$(secs)
 "$VLDOC" render --stall-timeout 2 -o "$T_TMP/rh/" "$HANG" >/dev/null \
