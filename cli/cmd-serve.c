@@ -616,12 +616,17 @@ static void run_convert(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
  * A hostile document can hang a decoder (Poppler on some form fields) or
  * crash it. The request timeout already answers 504, but a worker thread
  * stuck in Poppler would stay stuck, and a crash would end the server. So
- * a worker runs each /v1/convert request, and the image decode of each
- * chat request, in a child forked for the request: the child writes its
- * answer into a pipe, and the worker thread waits for it while watching
- * the request; a request given up on (504) or a server shutting down has
- * its child SIGKILLed, and a child that dies answers 500. The model's
- * weights are mmapped, so the fork shares them. */
+ * each /v1/convert request, and the image decode of each chat request,
+ * runs in a child process. The children come from a fork server forked
+ * at start-up, before any thread exists: forking the threaded server
+ * itself could copy a lock another thread holds (an allocator's, a
+ * library's) into a child that then waits on it forever. A worker thread
+ * sends the request and the write end of a pipe; the child writes its
+ * answer there, and after reaping it the fork server appends its wait
+ * status. A request given up on (504) or a server shutting down has its
+ * child SIGKILLed; a child that dies answers 500. The fork server opens
+ * its own engine on first use (a model is mmapped: the pages are
+ * shared). */
 
 typedef struct child_answer {
     int http, failed_pages, oom;
@@ -630,7 +635,23 @@ typedef struct child_answer {
     size_t n;
 } child_answer;
 
-typedef void (*run_fn)(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j);
+/* What a child needs of the request (strings follow, NUL-terminated:
+ * tmp, format, password). */
+typedef struct child_req {
+    int kind;
+    int has_pages;
+    cli_ranges pages;
+    int64_t min_pixels, max_pixels;
+    size_t tmp_len, format_len, password_len;
+} child_req;
+
+#define ZYG_TRAILER 0x7a796721 /* after the answer: magic, wait status */
+
+static void decode_check(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j);
+
+static int zyg_fd = -1; /* the server's end of the fork server's socket */
+static pid_t zyg_pid = -1;
+static pthread_mutex_t zyg_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static bool write_full(int fd, const void *p, size_t n)
 {
@@ -647,102 +668,301 @@ static bool write_full(int fd, const void *p, size_t n)
     return true;
 }
 
-/* Run FN on J in a child process; J's answer is what the child answered.
- * False when the child could not start (then run FN here). */
-static bool run_in_child(server *s, vd_engine *eng, sjob *j, run_fn fn)
+static bool read_full(int fd, void *p, size_t n)
 {
-    int p[2];
-    if (pipe(p) != 0)
+    char *c = p;
+    while (n) {
+        ssize_t r = read(fd, c, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        c += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+/* Send BUF and the descriptor FD in one message. */
+static bool send_fd(int sock, const void *buf, size_t n, int fd)
+{
+    struct iovec iov = { (void *)buf, n };
+    union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.b;
+    m.msg_controllen = sizeof u.b;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t w;
+    while ((w = sendmsg(sock, &m, 0)) < 0 && errno == EINTR)
+        ;
+    return w == (ssize_t)n;
+}
+
+static bool recv_fd(int sock, void *buf, size_t n, int *fd)
+{
+    struct iovec iov = { buf, n };
+    union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.b;
+    m.msg_controllen = sizeof u.b;
+    ssize_t r;
+    while ((r = recvmsg(sock, &m, 0)) < 0 && errno == EINTR)
+        ;
+    if (r != (ssize_t)n)
         return false;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    if (!c || c->cmsg_type != SCM_RIGHTS)
+        return false;
+    memcpy(fd, CMSG_DATA(c), sizeof *fd);
+    return true;
+}
+
+/* In a child of the fork server: run the request, write the answer. */
+static void zyg_child(server *s, vd_engine **engp, const child_req *rq,
+                      char *strs, int out)
+{
+    sjob j;
+    memset(&j, 0, sizeof j);
+    j.kind = (jkind)rq->kind;
+    j.tmp = strs;
+    j.format = strs + rq->tmp_len + 1;
+    j.password =
+        rq->password_len ? strs + rq->tmp_len + rq->format_len + 2 : NULL;
+    j.pages = rq->pages;
+    j.has_pages = rq->has_pages;
+    vd_engine_opts_init(&j.call);
+    j.call.render.min_pixels = rq->min_pixels;
+    j.call.render.max_pixels = rq->max_pixels;
+    cli_test_hooks();
+    cli_test_crash(j.tmp, 1);
+    vd_ctx *ctx = job_ctx(s);
+    vd_engine *e = *engp;
+    /* the fork server's engine, or this child's own: the remote engine's
+     * encoder threads would not survive another fork */
+    if (ctx && (!e || (s->eng.engine && strcmp(s->eng.engine, "remote") == 0)))
+        if (vd_engine_open(ctx, &s->eng, &e) != VD_OK)
+            e = NULL;
+    if (!ctx)
+        set_error(&j, 503, "server_error", "out of memory");
+    else if (!e)
+        set_error(&j, 503, "server_error", "the engine did not start: %s",
+                  vd_ctx_errmsg(ctx));
+    else if (j.kind == J_CHAT)
+        decode_check(s, ctx, e, &j);
+    else
+        run_convert(s, ctx, e, &j);
+    child_answer a = { j.http,  j.failed_pages, j.body.oom,
+                       j.ctype, j.retry_after,  j.body.n };
+    bool ok = write_full(out, &a, sizeof a) &&
+              (!a.n || write_full(out, j.body.p, a.n));
+    _exit(ok ? 0 : 1);
+}
+
+/* The fork server: one request at a time from SOCK, a child for each;
+ * children reaped as they end, their status appended to their pipe. */
+static void zygote(server *s, int sock)
+{
+    enum { MAXKIDS = 256 };
+    pid_t kids[MAXKIDS];
+    int outs[MAXKIDS];
+    int nkids = 0;
+    vd_engine *eng = NULL;
+    /* the engine is made here once, before the first child, so every
+     * child shares its pages (not for remote: see zyg_child) */
+    bool remote = s->eng.engine && strcmp(s->eng.engine, "remote") == 0;
+    bool tried = false;
+    for (;;) {
+        struct pollfd pf = { sock, POLLIN, 0 };
+        int r = poll(&pf, 1, nkids ? 20 : 1000);
+        for (int k = 0; k < nkids; k++) {
+            int st;
+            if (waitpid(kids[k], &st, WNOHANG) == kids[k]) {
+                int t[2] = { ZYG_TRAILER, st };
+                write_full(outs[k], t, sizeof t);
+                close(outs[k]);
+                kids[k] = kids[--nkids];
+                outs[k] = outs[nkids];
+                k--;
+            }
+        }
+        if (r <= 0)
+            continue;
+        child_req rq;
+        int out = -1;
+        if (!recv_fd(sock, &rq, sizeof rq, &out))
+            break; /* the server is gone */
+        size_t sl = rq.tmp_len + rq.format_len + rq.password_len + 3;
+        char *strs = sl < 65536 ? malloc(sl) : NULL;
+        if (!strs || !read_full(sock, strs, sl)) {
+            free(strs);
+            close(out);
+            break;
+        }
+        if (!tried && !remote) {
+            tried = true;
+            vd_ctx *octx = job_ctx(s);
+            if (octx && vd_engine_open(octx, &s->eng, &eng) != VD_OK)
+                eng = NULL; /* each child then says why */
+            /* octx stays: the engine may keep using what it set up */
+        }
+        pid_t pid = nkids < MAXKIDS ? fork() : -1;
+        if (pid == 0) {
+            close(sock);
+            zyg_child(s, &eng, &rq, strs, out);
+        }
+        free(strs);
+        int32_t reply = (int32_t)pid;
+        if (pid > 0) {
+            kids[nkids] = pid;
+            outs[nkids++] = out;
+        } else {
+            close(out);
+        }
+        if (!write_full(sock, &reply, sizeof reply))
+            break;
+    }
+    for (int k = 0; k < nkids; k++)
+        kill(kids[k], SIGKILL);
+    _exit(0);
+}
+
+/* Start the fork server; before any thread. False: run in-process. */
+static bool zygote_start(server *s)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return false;
+    fflush(stdout);
+    fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) {
-        close(p[0]);
-        close(p[1]);
+        close(sv[0]);
+        close(sv[1]);
         return false;
     }
     if (pid == 0) {
-        close(p[0]);
-        /* other threads vanished in the fork, maybe holding the lock */
-        pthread_mutex_init(&s->mu, NULL);
-        cli_test_hooks();
-        cli_test_crash(j->tmp, 1);
-        vd_ctx *ctx = job_ctx(s);
-        vd_engine *e = eng;
-        /* the remote engine's encoder threads did not come along */
-        if (ctx && s->eng.engine && strcmp(s->eng.engine, "remote") == 0 &&
-            vd_engine_open(ctx, &s->eng, &e) != VD_OK)
-            e = NULL;
-        if (!ctx)
-            set_error(j, 503, "server_error", "out of memory");
-        else if (!e)
-            set_error(j, 503, "server_error", "the engine did not start: %s",
-                      vd_ctx_errmsg(ctx));
-        else
-            fn(s, ctx, e, j);
-        child_answer a = { j->http,  j->failed_pages, j->body.oom,
-                           j->ctype, j->retry_after,  j->body.n };
-        bool ok = write_full(p[1], &a, sizeof a) &&
-                  (!a.n || write_full(p[1], j->body.p, a.n));
-        _exit(ok ? 0 : 1);
+        close(sv[0]);
+        zygote(s, sv[1]);
     }
+    close(sv[1]);
+    zyg_fd = sv[0];
+    zyg_pid = pid;
+    return true;
+}
+
+static void zygote_stop(void)
+{
+    if (zyg_pid > 0) {
+        close(zyg_fd); /* EOF: it kills its children and exits */
+        while (waitpid(zyg_pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    zyg_fd = -1;
+    zyg_pid = -1;
+}
+
+/* Run J in a child of the fork server; J's answer is what the child
+ * answered. False when no child could be started. */
+static bool run_in_child(server *s, sjob *j)
+{
+    if (zyg_fd < 0)
+        return false;
+    int p[2];
+    if (pipe(p) != 0)
+        return false;
+    child_req rq;
+    memset(&rq, 0, sizeof rq);
+    rq.kind = (int)j->kind;
+    rq.has_pages = j->has_pages;
+    rq.pages = j->pages;
+    rq.min_pixels = j->call.render.min_pixels;
+    rq.max_pixels = j->call.render.max_pixels;
+    const char *fmt = j->format ? j->format : "";
+    const char *pw = j->password ? j->password : "";
+    rq.tmp_len = strlen(j->tmp);
+    rq.format_len = strlen(fmt);
+    rq.password_len = strlen(pw);
+    int32_t pid = -1;
+    pthread_mutex_lock(&zyg_mu);
+    bool sent = send_fd(zyg_fd, &rq, sizeof rq, p[1]) &&
+                write_full(zyg_fd, j->tmp, rq.tmp_len + 1) &&
+                write_full(zyg_fd, fmt, rq.format_len + 1) &&
+                write_full(zyg_fd, pw, rq.password_len + 1) &&
+                read_full(zyg_fd, &pid, sizeof pid);
+    pthread_mutex_unlock(&zyg_mu);
     close(p[1]);
-    child_answer a;
-    size_t got = 0;
-    char *body = NULL;
-    bool have_head = false, dead = false;
+    if (!sent || pid <= 0) {
+        close(p[0]);
+        return false;
+    }
+    /* everything the child and then the fork server write, until EOF */
+    sbuf got = { 0 };
+    bool killed = false;
     for (;;) {
+        if (!killed && job_stopped(s, j)) {
+            /* answered 504 already, or shutting down: as a cancelled
+             * engine would, give up even on an answer on its way */
+            kill(pid, SIGKILL);
+            killed = true;
+        }
         struct pollfd pf = { p[0], POLLIN, 0 };
-        int r = poll(&pf, 1, 200);
+        int r = poll(&pf, 1, 100);
         if (r < 0 && errno != EINTR)
             break;
-        if (r <= 0) {
-            if (job_stopped(s, j)) {
-                /* answered 504 already, or shutting down */
-                kill(pid, SIGKILL);
-                dead = true;
-                break;
-            }
+        if (r <= 0)
             continue;
-        }
-        char *dst = have_head ? body + got : (char *)&a + got;
-        size_t want = have_head ? a.n - got : sizeof a - got;
-        ssize_t n = want ? read(p[0], dst, want) : 0;
+        char buf[65536];
+        ssize_t n = read(p[0], buf, sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
-        got += (size_t)n;
-        if (!have_head && got == sizeof a) {
-            have_head = true;
-            got = 0;
-            if (a.n > s->max_body * 2 + ((size_t)1 << 30) ||
-                !(body = malloc(a.n + 1))) {
-                kill(pid, SIGKILL);
-                dead = true;
-                break;
-            }
-        }
-        if (have_head && got == a.n)
-            break;
+        if (!killed)
+            sb_put(&got, buf, (size_t)n);
     }
     close(p[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (!dead && have_head && got == a.n) {
+    child_answer a;
+    int t[2] = { 0, 0 };
+    bool whole = got.n >= sizeof a + sizeof t && !got.oom;
+    if (whole) {
+        memcpy(&a, got.p, sizeof a);
+        memcpy(t, got.p + got.n - sizeof t, sizeof t);
+        whole = t[0] == ZYG_TRAILER && got.n == sizeof a + a.n + sizeof t;
+    } else if (got.n >= sizeof t) {
+        memcpy(t, got.p + got.n - sizeof t, sizeof t);
+    }
+    if (killed) {
+        set_error(j, 504, "error", "the request was stopped");
+    } else if (whole) {
         j->body.n = 0;
         if (a.n)
-            sb_put(&j->body, body, a.n);
+            sb_put(&j->body, got.p + sizeof a, a.n);
         j->http = a.http;
         j->ctype = a.ctype;
         j->retry_after = a.retry_after;
         j->failed_pages = a.failed_pages;
         j->body.oom = j->body.oom || a.oom;
-    } else if (job_stopped(s, j)) {
-        set_error(j, 504, "error", "the request was stopped");
     } else {
+        int status = t[0] == ZYG_TRAILER ? t[1] : 0;
         char why[160];
-        if (WIFSIGNALED(status))
+        if (t[0] == ZYG_TRAILER && WIFSIGNALED(status))
             snprintf(why, sizeof why, "crashed (signal %d, %s)",
                      WTERMSIG(status), strsignal(WTERMSIG(status)));
         else
@@ -751,7 +971,7 @@ static bool run_in_child(server *s, vd_engine *eng, sjob *j, run_fn fn)
                   "the decoder %s on this %s; the server is fine", why,
                   j->kind == J_CHAT ? "image" : "document");
     }
-    free(body);
+    free(got.p);
     return true;
 }
 
@@ -775,7 +995,7 @@ static void decode_check(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
 
 static void run_request(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
 {
-    if (s->no_isolate) {
+    if (s->no_isolate || zyg_fd < 0) {
         if (j->kind == J_CHAT)
             run_chat(s, ctx, eng, j);
         else
@@ -783,11 +1003,17 @@ static void run_request(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
         return;
     }
     if (j->kind == J_CONVERT) {
-        if (!run_in_child(s, eng, j, run_convert))
-            run_convert(s, ctx, eng, j);
+        if (!run_in_child(s, j))
+            set_error(j, 503, "server_error",
+                      "cannot start a process for the request");
         return;
     }
-    if (run_in_child(s, eng, j, decode_check) && j->http != 200)
+    if (!run_in_child(s, j)) {
+        set_error(j, 503, "server_error",
+                  "cannot start a process for the request");
+        return;
+    }
+    if (j->http != 200)
         return;
     j->body.n = 0;
     j->http = 0;
@@ -1889,6 +2115,9 @@ int cli_serve_main(int argc, char **argv)
 
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.work, NULL);
+    if (!s.no_isolate && !zygote_start(&s))
+        fprintf(stderr, "vldoc: serve: cannot start the fork server; "
+                        "decoding in-process\n");
     s.threads = calloc((size_t)s.nworkers, sizeof *s.threads);
     s.current = calloc((size_t)s.nworkers, sizeof *s.current);
     int started = 0;
@@ -2010,6 +2239,7 @@ int cli_serve_main(int argc, char **argv)
     pthread_mutex_unlock(&s.mu);
     for (int i = 0; i < started; i++)
         pthread_join(s.threads[i], NULL);
+    zygote_stop();
     /* every job is answered now; let the answers reach the clients
      * before the connections are closed */
     for (int i = 0; d && i < 200; i++) {
