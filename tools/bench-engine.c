@@ -3,16 +3,17 @@
  * read bandwidth, all measured here), then for a checkpoint (the random
  * one with the real 3B shapes from gen-checkpoint, say): vision encoder
  * seconds per image size and precision, prefill tokens/s, decode
- * tokens/s, the first token of an A4 page and peak RSS for each weight
- * format and precision, with achieved GFLOP/s or GB/s, their fraction of
- * the measured peak and llama.cpp's figures from the issue alongside;
- * and the tokenizer's encoding speed. Medians of --runs; wall clock.
- * Each configuration runs in its own child process so its load time and
- * peak RSS are its own.
+ * tokens/s, the first token of an A4 page, the whole page (256 tokens
+ * generated) and peak RSS for each weight format and precision, with achieved
+ * GFLOP/s or GB/s, their fraction of the measured peak and llama.cpp's figures
+ * from the issue alongside; and the tokenizer's encoding speed. Medians of
+ * --runs; wall clock. Each configuration runs in its own child process so its
+ * load time and peak RSS are its own.
  *
  *   bench-engine [--model DIR] [--threads N] [--runs N] [--configs LIST]
  *                [--vision WxH,...|none] [--prefill N,...] [--decode N]
- *                [--page-size WxH|none] [--page FILE] [--kv f32|bf16]
+ *                [--page-size WxH|none] [--page FILE] [--page-decode N] [--kv
+ * f32|bf16]
  *                [--quant-dir DIR] [--quick] [--tokenizer FILE]
  *                [--text FILE] */
 #include "config.h"
@@ -47,6 +48,8 @@ static const char usage[] =
     "                    tokens; 'none' skips)\n"
     "  --page FILE       page 1 of FILE rendered at the engine's budget\n"
     "                    instead of the synthetic page\n"
+    "  --page-decode N   tokens generated after the page's prompt, for\n"
+    "                    the whole page end to end (default 256)\n"
     "  --kv f32|bf16     KV cache type (default f32)\n"
     "  --quant-dir DIR   keep the q8 / q4 checkpoints there (made on\n"
     "                    first use with the load-time quantization timed,\n"
@@ -241,6 +244,8 @@ static void gather(vd_ctx *ctx, const char *dir, vd__buf *b)
 {
     struct dirent **ents;
     int n = scandir(dir, &ents, NULL, alphasort);
+    if (n < 0)
+        return; /* no such folder: nothing to encode, said by the caller */
     for (int i = 0; i < n; i++) {
         const char *nm = ents[i]->d_name;
         char p[4096];
@@ -676,21 +681,28 @@ static void print_tables(const b_opts *o, const b_machine *mc,
         return;
     char pg[96];
     snprintf(pg, sizeof pg, "synthetic %dx%d", o->page_w, o->page_h);
-    row("\n### First token of the A4 page (%s: encode + prefill of its %d "
-        "tokens; median of %d)\n\n",
-        o->page_file ? o->page_file : pg, r->page_tokens, o->runs);
+    row("\n### The A4 page (%s): first token (encode + prefill of its %d "
+        "tokens; median of %d), then %d tokens generated (first run): the "
+        "whole page end to end\n\n",
+        o->page_file ? o->page_file : pg, r->page_tokens, o->runs,
+        o->page_decode);
     row("| weights / precision | encode s | prefill s | first token s | "
-        "peak RSS GB | RSS above weights GB | whole run peak RSS GB | "
-        "llama.cpp (Q4_K_M) |\n|---|---|---|---|---|---|---|---|\n");
+        "decode %d tokens s (tok/s) | whole page s | peak RSS GB | RSS "
+        "above weights GB | whole run peak RSS GB | llama.cpp first token "
+        "(Q4_K_M) |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        o->page_decode);
     for (int i = 0; i < nc; i++) {
         if (r->page_enc_s[i] <= 0) {
-            row("| %s | %s | | | | | | |\n", cf[i].name,
+            row("| %s | %s | | | | | | | | |\n", cf[i].name,
                 r->page_enc_s[i] < 0 ? "failed" : "-");
             continue;
         }
-        row("| %s | %.1f | %.1f | %.1f | %.2f | %.2f | %.2f | %.0f s |\n",
-            cf[i].name, r->page_enc_s[i], r->page_pre_s[i],
-            r->page_enc_s[i] + r->page_pre_s[i], r->page_rss[i],
+        double first = r->page_enc_s[i] + r->page_pre_s[i];
+        double dec = r->page_dec_s[i];
+        row("| %s | %.1f | %.1f | %.1f | %.1f (%.2f) | %.1f | %.2f | %.2f | "
+            "%.2f | %.0f s |\n",
+            cf[i].name, r->page_enc_s[i], r->page_pre_s[i], first, dec,
+            dec > 0 ? o->page_decode / dec : 0.0, first + dec, r->page_rss[i],
             r->page_rss[i] - r->weight_gb[i], r->rss[i], llama_page);
     }
 }
@@ -761,6 +773,7 @@ int main(int argc, char **argv)
         { "decode", required_argument, NULL, 'd' },
         { "page-size", required_argument, NULL, 'S' },
         { "page", required_argument, NULL, 'P' },
+        { "page-decode", required_argument, NULL, 'D' },
         { "kv", required_argument, NULL, 'k' },
         { "quant-dir", required_argument, NULL, 'Q' },
         { "quick", no_argument, NULL, 'q' },
@@ -775,6 +788,7 @@ int main(int argc, char **argv)
     o.decode = 128;
     o.page_w = 1288;
     o.page_h = 1652;
+    o.page_decode = 256;
     const char *vsizes = "448x448,1008x1008,1288x1652";
     const char *configs = "bf16:exact,bf16:bf16,q8:int8,q4:int8";
     const char *prefill = "512,2048", *tok = NULL, *text = NULL;
@@ -810,6 +824,9 @@ int main(int argc, char **argv)
             break;
         case 'P':
             o.page_file = optarg;
+            break;
+        case 'D':
+            o.page_decode = atoi(optarg);
             break;
         case 'k':
             o.kv_bf16 = !strcmp(optarg, "bf16");
@@ -849,8 +866,8 @@ int main(int argc, char **argv)
         o.prefill[o.nprefill++] = (int)v;
         p = *e == ',' ? e + 1 : e;
     }
-    if (nc < 0 || o.nsizes < 0 || o.runs < 1 || o.decode < 0 || !o.nprefill ||
-        o.page_w < 0 || optind != argc) {
+    if (nc < 0 || o.nsizes < 0 || o.runs < 1 || o.decode < 0 ||
+        o.page_decode < 0 || !o.nprefill || o.page_w < 0 || optind != argc) {
         fputs(usage, stderr);
         return 2;
     }

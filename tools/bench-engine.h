@@ -44,6 +44,7 @@ typedef struct b_results {
     /* the A4 page: encode + prefill of its prompt */
     double page_enc_s[B_MAX_CONFIGS], page_pre_s[B_MAX_CONFIGS];
     double page_rss[B_MAX_CONFIGS];
+    double page_dec_s[B_MAX_CONFIGS]; /* then page_decode tokens (run 1) */
     int page_tokens;
     double rss[B_MAX_CONFIGS]; /* whole child */
     /* logits after the first prompt: the exact bf16 configuration's, and
@@ -64,6 +65,7 @@ typedef struct b_opts {
     int decode;
     int page_w, page_h; /* the A4 page image (0: none) */
     const char *page_file;
+    int page_decode;       /* tokens generated after the page's prompt */
     const char *quant_dir; /* saved q8 / q4 folders, made once */
     int kv_bf16;
 } b_opts;

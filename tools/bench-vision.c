@@ -161,6 +161,32 @@ void b_vision(vd_ctx *ctx, const vd__qwen_model *m, const b_opts *o,
     }
 }
 
+static vd_status page_decode(vd_ctx *ctx, const vd__qwen_model *m,
+                             vd__qwen_state *s, const vd__qwen_mm_prompt *pr,
+                             int n, float *logits, double *secs)
+{
+    int V = m->cfg.text.vocab;
+    float *e1 = vd__aligned_alloc(ctx, (size_t)m->cfg.text.hidden * 4);
+    if (!e1)
+        return VD_ERR_NOMEM;
+    vd_status st = VD_OK;
+    double t0 = vd__now();
+    for (int d = 0; st == VD_OK && d < n; d++) {
+        int32_t best = 0;
+        for (int i = 1; i < V; i++)
+            if (logits[i] > logits[best])
+                best = i;
+        int32_t p = (int32_t)(pr->ids.n + d + pr->delta);
+        int32_t p3[3] = { p, p, p };
+        st = vd__qwen_embed(ctx, m, &best, 1, e1);
+        if (st == VD_OK)
+            st = vd__qwen_forward(ctx, s, e1, p3, 1, NULL, logits);
+    }
+    *secs = vd__now() - t0;
+    vd__aligned_free(e1);
+    return st;
+}
+
 void b_page(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
             const b_opts *o, const b_config *c, int ci, b_results *r)
 {
@@ -207,6 +233,11 @@ void b_page(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
             st = vd__qwen_forward(ctx, s, x, pr.pos, pr.ids.n, NULL, logits);
         tp[k] = vd__now() - t0;
         r->page_tokens = (int)pr.ids.n;
+        /* the whole page: the first run goes on generating, greedily,
+         * at the positions after the prompt (rope_deltas applied) */
+        if (st == VD_OK && k == 0 && o->page_decode > 0)
+            st = page_decode(ctx, m, s, &pr, o->page_decode, logits,
+                             &r->page_dec_s[ci]);
         vd__aligned_free(x);
         vd__qwen_mm_prompt_free(&pr);
     }
@@ -220,9 +251,10 @@ void b_page(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
         r->page_rss[ci] = b_rss_gb();
         fprintf(stderr,
                 "# A4 page %s: encode %.1f s + prefill %d tokens %.1f s "
-                "(median of %d), peak RSS %.2f GB\n",
+                "(median of %d) + decode %d tokens %.1f s, peak RSS %.2f "
+                "GB\n",
                 c->name, r->page_enc_s[ci], r->page_tokens, r->page_pre_s[ci],
-                k, r->page_rss[ci]);
+                k, o->page_decode, r->page_dec_s[ci], r->page_rss[ci]);
     }
     vd__qwen_state_reset(s);
     vd__aligned_free(logits);
