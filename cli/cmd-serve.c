@@ -784,10 +784,15 @@ static void zygote(server *s, int sock)
     int outs[MAXKIDS];
     int nkids = 0;
     vd_engine *eng = NULL;
-    /* the engine is made here once, before the first child, so every
-     * child shares its pages (not for remote: see zyg_child) */
-    bool remote = s->eng.engine && strcmp(s->eng.engine, "remote") == 0;
-    bool tried = false;
+    /* the engine is made here once, at start-up (alongside the workers'
+     * own), so every child shares its pages; not for remote: see
+     * zyg_child. On failure each child says why. The ctx stays: the
+     * engine may keep using what it set up. */
+    if (!(s->eng.engine && strcmp(s->eng.engine, "remote") == 0)) {
+        vd_ctx *octx = job_ctx(s);
+        if (octx && vd_engine_open(octx, &s->eng, &eng) != VD_OK)
+            eng = NULL;
+    }
     for (;;) {
         struct pollfd pf = { sock, POLLIN, 0 };
         int r = poll(&pf, 1, nkids ? 20 : 1000);
@@ -805,6 +810,7 @@ static void zygote(server *s, int sock)
         if (r <= 0)
             continue;
         child_req rq;
+        memset(&rq, 0, sizeof rq);
         int out = -1;
         if (!recv_fd(sock, &rq, sizeof rq, &out))
             break; /* the server is gone */
@@ -814,13 +820,6 @@ static void zygote(server *s, int sock)
             free(strs);
             close(out);
             break;
-        }
-        if (!tried && !remote) {
-            tried = true;
-            vd_ctx *octx = job_ctx(s);
-            if (octx && vd_engine_open(octx, &s->eng, &eng) != VD_OK)
-                eng = NULL; /* each child then says why */
-            /* octx stays: the engine may keep using what it set up */
         }
         pid_t pid = nkids < MAXKIDS ? fork() : -1;
         if (pid == 0) {
