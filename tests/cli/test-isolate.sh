@@ -124,6 +124,29 @@ grep 'hangs_poppler' "$T_TMP/rh2.jsonl" | grep -q '"status":"failed".*"pages_fai
 ok $? "the manifest records it as failed"
 no_temp "$T_TMP/rh2"; ok $? "no temp files left"
 
+# a crash with pages of several documents in flight (--jobs 4): the
+# pages lost in flight run again, the crashed one is marked
+"$VLDOC" --no-isolate -q $R --jobs 4 -f json -o "$T_TMP/jref/" "$A" "$MULTI" \
+  "$B" 2>/dev/null
+VLDOC_TEST_CRASH_AT=docling_multi_page.pdf:3 "$VLDOC" -q $R --jobs 4 -f json \
+  -o "$T_TMP/jc/" "$A" "$MULTI" "$B" 2>"$T_TMP/jc.err"
+rc=$?
+/usr/bin/python3 - "$T_TMP/jref" "$T_TMP/jc" <<'PY'
+import json, sys
+bad = 0
+for f in ["article", "docling_multi_page", "invoice"]:
+    a = json.load(open("%s/%s.json" % (sys.argv[1], f)))["pages"]
+    b = json.load(open("%s/%s.json" % (sys.argv[2], f)))["pages"]
+    for i, (pa, pb) in enumerate(zip(a, b)):
+        pa.pop("stats", None), pb.pop("stats", None)
+        crashed = f == "docling_multi_page" and i == 2
+        bad += (pb["status"] == "ok") if crashed else (pa != pb)
+    bad += len(a) != len(b)
+sys.exit(1 if bad else 0)
+PY
+[ $? -eq 0 ] && [ $rc -eq 1 ] && contains "$T_TMP/jc.err" "docling_multi_page.pdf: page 3:"
+ok $? "--jobs 4: a crash marks its page; every other page as in-process ($rc)"
+
 # SIGINT while a worker hangs: a clean stop, exit 130, nothing half-written
 "$VLDOC" -q $R --stall-timeout 600 -o "$T_TMP/int/" "$HANG" 2>/dev/null &
 pid=$!
