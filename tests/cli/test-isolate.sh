@@ -70,11 +70,15 @@ head -c "$(wc -c <"$T_TMP/a.md")" "$T_TMP/iso2.md" | cmp -s - "$T_TMP/a.md" &&
   [ $rc -eq 1 ]
 ok $? "stdout: a crash in the middle input keeps the order and the others"
 
-# the memory guard: a worker over --worker-memory is stopped like a hung one
-"$VLDOC" -q --worker-memory 1 -o "$T_TMP/mem/" "$A" 2>"$T_TMP/mem.err"
+# the memory guard: a worker over --worker-memory is stopped like a hung
+# one (on the hang, so the worker is surely alive when it is looked at)
+t0=$(secs)
+"$VLDOC" render --worker-memory 1 --stall-timeout 600 -o "$T_TMP/mem/" \
+  "$HANG" >/dev/null 2>"$T_TMP/mem.err"
 rc=$?
-[ $rc -eq 1 ] && [ ! -e "$T_TMP/mem/article.md" ] &&
-  contains "$T_TMP/mem.err" "article.pdf: " &&
+t1=$(secs)
+[ $rc -eq 1 ] && [ $((t1 - t0)) -lt 30 ] &&
+  contains "$T_TMP/mem.err" "hangs_poppler.pdf: " &&
   contains "$T_TMP/mem.err" "over --worker-memory 1, and was stopped"
 ok $? "--worker-memory: a worker over the limit is stopped and named ($rc)"
 
@@ -123,6 +127,15 @@ ok $? "the hang is reported naming the file and page"
 grep 'hangs_poppler' "$T_TMP/rh2.jsonl" | grep -q '"status":"failed".*"pages_failed":1.*timed out'
 ok $? "the manifest records it as failed"
 no_temp "$T_TMP/rh2"; ok $? "no temp files left"
+
+# the memory guard in a batch: the hang, stopped for its memory
+"$VLDOC" -q $R --worker-memory 1 --stall-timeout 600 -o "$T_TMP/mem2/" \
+  "$HANG" 2>"$T_TMP/mem2.err"
+rc=$?
+[ $rc -eq 1 ] && no_temp "$T_TMP/mem2" &&
+  contains "$T_TMP/mem2.err" "hangs_poppler.pdf" &&
+  contains "$T_TMP/mem2.err" "over --worker-memory 1, and was stopped"
+ok $? "--worker-memory in a batch: the worker is stopped, the file named ($rc)"
 
 # a crash with pages of several documents in flight (--jobs 4): the
 # pages lost in flight run again, the crashed one is marked
