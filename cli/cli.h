@@ -156,4 +156,76 @@ bool cli_manifest_write(cli_manifest *m, const cli_mrecord *r);
 /* Wall-clock seconds since the epoch. */
 double cli_wallclock(void);
 
+/* ---- isolate.c: worker processes and their events ---- */
+
+/* Events a worker sends its parent (A, B: numbers; data: payload). */
+enum {
+    CLI_EV_FILE_OPEN = 1, /* a: input; opening it */
+    CLI_EV_FILE_START,    /* a: input, b: its page count; data: engine */
+    CLI_EV_FILE_ERROR,    /* a: input, b: vd_status; data: message */
+    CLI_EV_PAGE_START,    /* a: input, b: page (0-based) */
+    CLI_EV_PAGE_DONE,     /* a: input, b: page; data: the packed result
+                             (convert) or status + message (render) */
+    CLI_EV_TOKENS,        /* a: tokens generated */
+    CLI_EV_ALIVE,         /* waiting on something that is not stuck */
+    CLI_EV_LOG,           /* a: level; data: message */
+    CLI_EV_DONE           /* the worker finished its inputs */
+};
+
+typedef struct cli_ev {
+    int type, a, b;
+    size_t len;
+    const char *data; /* valid until the next cli_worker_next */
+} cli_ev;
+
+typedef struct cli_worker {
+    int pid, fd;
+    int status;         /* wait status once it ended */
+    double last;        /* monotonic time of its last event */
+    bool done;          /* it sent CLI_EV_DONE */
+    double mem_checked; /* when its memory was last looked at */
+    char *buf;
+    size_t len, off, cap;
+} cli_worker;
+
+/* Default --stall-timeout: seconds without any event before a worker is
+ * taken for hung. Long enough for a slow page render or a CPU vision
+ * encoder pass (token events keep long generations alive). */
+#define CLI_STALL_DEFAULT 300.0
+
+enum { CLI_WN_EVENT, CLI_WN_AGAIN, CLI_WN_ENDED };
+
+/* Fork a worker running FN(ARG) and exiting with its return value. */
+bool cli_worker_start(cli_worker *w, int (*fn)(void *), void *arg);
+/* Next event within TIMEOUT seconds: CLI_WN_EVENT (EV filled),
+ * CLI_WN_AGAIN (nothing yet, or a signal came), CLI_WN_ENDED (the worker
+ * has exited and is reaped; W->status says how). */
+int cli_worker_next(cli_worker *w, double timeout, cli_ev *ev);
+/* SIGKILL and reap. */
+void cli_worker_kill(cli_worker *w);
+/* Send SIG, wait up to GRACE seconds, then SIGKILL; false if killed. */
+bool cli_worker_stop(cli_worker *w, int sig, double grace);
+void cli_worker_free(cli_worker *w);
+/* "crashed (signal 11, Segmentation fault)" from W->status. */
+void cli_worker_death(const cli_worker *w, char *buf, size_t n);
+/* The memory guard: anonymous memory (RssAnon) of the worker in MB; the
+ * default limit (3/4 of the machine's memory, 0 when unknown); and, at
+ * most twice a second, whether W uses more than LIMIT_MB (then *USED_MB
+ * says how much). A decoder looping on a hostile file can grow without
+ * bound long before the stall timeout. */
+long cli_worker_anon_mb(const cli_worker *w);
+long cli_worker_memory_default(void);
+bool cli_worker_over_memory(cli_worker *w, long limit_mb, long *used_mb);
+/* "PDF", "TIFF", "PNG", "JPEG" from the file's first bytes, or "input". */
+const char *cli_decoder_name(const char *path);
+
+/* In a worker: send an event (true elsewhere, doing nothing). */
+bool cli_ev_send(int type, int a, int b, const void *data, size_t len);
+bool cli_in_worker(void);
+double cli_monotonic(void);
+/* The VLDOC_TEST_CRASH_AT testing hook (worker only; cli_test_hooks
+ * turns it on in a serve child). */
+bool cli_test_crash(const char *path, int page);
+void cli_test_hooks(void);
+
 #endif

@@ -100,6 +100,17 @@ static const char usage[] =
     "                        smaller for a photo-like page), png, jpeg\n"
     "  -t, --threads N       worker threads (default: all cores)\n"
     "\n"
+    "Robustness:\n"
+    "      --stall-timeout S a worker that reports no progress for S\n"
+    "                        seconds is taken for hung, killed, and its page\n"
+    "                        marked failed (default 300)\n"
+    "      --worker-memory MB  a worker whose own (anonymous) memory grows\n"
+    "                        past MB is stopped the same way (default: 3/4\n"
+    "                        of the machine's memory; 0: no limit)\n"
+    "      --no-isolate      decode and convert in this process: no fork,\n"
+    "                        but a decoder that crashes or hangs on a hostile\n"
+    "                        file takes the whole batch with it\n"
+    "\n"
     "Messages:\n"
     "  -q, --quiet           no progress bar, errors only\n"
     "  -v, --verbose         per-page engine, size, timing and tokens\n"
@@ -146,6 +157,9 @@ enum {
     OPT_PRECISION,
     OPT_WEIGHTS,
     OPT_KV,
+    OPT_STALL_TIMEOUT,
+    OPT_NO_ISOLATE,
+    OPT_WORKER_MEMORY,
 };
 
 static const struct option long_opts[] = {
@@ -185,6 +199,9 @@ static const struct option long_opts[] = {
     { "precision", required_argument, NULL, OPT_PRECISION },
     { "weights", required_argument, NULL, OPT_WEIGHTS },
     { "kv", required_argument, NULL, OPT_KV },
+    { "stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT },
+    { "no-isolate", no_argument, NULL, OPT_NO_ISOLATE },
+    { "worker-memory", required_argument, NULL, OPT_WORKER_MEMORY },
     { "threads", required_argument, NULL, 't' },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
@@ -207,6 +224,9 @@ typedef struct job {
     vd_engine_opts eng_opts;
     vd_write_opts wr_opts;
     char *prompt_buf;
+    bool no_isolate;      /* run in this process */
+    double stall_timeout; /* seconds without progress: a hung worker */
+    long worker_mb;       /* memory guard; -1: the default */
 } job;
 
 static int print_version(void)
@@ -261,7 +281,8 @@ typedef struct doc_job {
     vd_doc *doc; /* built as pages come back in order; for stdout kept
                     until its turn to be written */
     bool write_failed;
-    struct doc_job *next_done; /* stdout: waiting list */
+    struct doc_job *next_done;   /* stdout: waiting list */
+    struct doc_job *next_active; /* isolated: documents being built */
 } doc_job;
 
 typedef struct batch {
@@ -277,6 +298,14 @@ typedef struct batch {
     int stdout_next;            /* stdout: next input index to write */
     unsigned char *stdout_done; /* stdout: input finished (no output) */
     doc_job *waiting;           /* stdout: written in input order */
+    /* isolated runs: the worker and what it is doing */
+    unsigned char *todo; /* input still to be run by a worker */
+    int todo_lo;         /* no input below this one is still to do */
+    doc_job *active;     /* documents whose pages are coming back */
+    cli_worker w;
+    int cur_open;          /* input being opened, or -1 */
+    int cur_idx, cur_page; /* page in the engine, or cur_idx -1 */
+    int blameless;         /* workers lost with nothing to blame */
 } batch;
 
 static void manifest(batch *b, const doc_job *d, int idx, cli_mstatus st,
@@ -326,6 +355,8 @@ static void input_failed(batch *b, int idx, doc_job *d, const char *msg)
 {
     b->failed++;
     manifest(b, d, idx, CLI_M_ERROR, msg);
+    if (b->todo)
+        b->todo[idx] = 0;
     if (b->stdout_done)
         b->stdout_done[idx] = 1;
     cli_progress_file_done(b->prog);
@@ -388,8 +419,20 @@ static void flush_stdout(batch *b)
 }
 
 /* All pages of D are back, and in its document: write it. */
+static void active_remove(batch *b, doc_job *d)
+{
+    for (doc_job **p = &b->active; *p; p = &(*p)->next_active)
+        if (*p == d) {
+            *p = d->next_active;
+            break;
+        }
+    if (b->todo)
+        b->todo[d->idx] = 0;
+}
+
 static void finish_doc(batch *b, doc_job *d)
 {
+    active_remove(b, d);
     vd_input_free(d->in);
     d->in = NULL;
     cli_progress_file_done(b->prog);
@@ -419,6 +462,90 @@ static void finish_doc(batch *b, doc_job *d)
 
 /* Open the next input that has pages to run; NULL when none is left.
  * Inputs that are skipped or fail are dealt with here. */
+/* What is decided before input I is opened: its shard, its output path,
+ * --skip-existing. NULL when it is not to be run (dealt with here). */
+static doc_job *plan_input(batch *b, int i)
+{
+    job *j = b->j;
+    const char *path = b->ins->paths[i];
+    if (j->shard_n && cli_shard_of(b->ins->rel[i], j->shard_n) != j->shard_i) {
+        if (b->stdout_done)
+            b->stdout_done[i] = 1;
+        return NULL;
+    }
+    doc_job *d = calloc(1, sizeof *d);
+    if (!d) {
+        fprintf(stderr, "vldoc: out of memory\n");
+        input_failed(b, i, NULL, "out of memory");
+        return NULL;
+    }
+    d->idx = i;
+    d->path = path;
+    d->started = cli_wallclock();
+    if (j->out_dir) {
+        d->opath = cli_output_path(b->ins, i, j->output, b->ext);
+        if (!d->opath) {
+            input_failed(b, i, d, "no output path");
+            doc_free(d);
+            return NULL;
+        }
+    } else if (j->output && !(d->opath = strdup(j->output))) {
+        input_failed(b, i, d, "out of memory");
+        doc_free(d);
+        return NULL;
+    }
+    if (d->opath && cli_is_input(b->ins, d->opath)) {
+        cli_progress_clear(b->prog);
+        fprintf(stderr, "vldoc: %s: output would overwrite an input; skipped\n",
+                d->opath);
+        input_failed(b, i, d, "output would overwrite an input");
+        doc_free(d);
+        return NULL;
+    }
+    if (j->skip_existing) {
+        cli_mstatus last = cli_manifest_last(b->man, path);
+        bool exists = d->opath ? access(d->opath, F_OK) == 0 : last == CLI_M_OK;
+        /* an input the manifest records as failed runs again */
+        if (exists && last != CLI_M_FAILED && last != CLI_M_ERROR) {
+            manifest(b, d, i, CLI_M_SKIPPED, NULL);
+            if (b->stdout_done)
+                b->stdout_done[i] = 1;
+            doc_free(d);
+            cli_progress_file_done(b->prog);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+/* D's input has N pages: select them and start its document. False when
+ * D is done with here (out of memory: D is freed). */
+static bool doc_pages(batch *b, doc_job *d, int n)
+{
+    job *j = b->j;
+    int maxp = cli_ranges_max(&j->pages);
+    if (maxp > n) {
+        cli_progress_clear(b->prog);
+        fprintf(stderr,
+                "vldoc: warning: %s: has %d pages; pages above %d "
+                "skipped\n",
+                d->path, n, n);
+    }
+    d->pages = malloc(sizeof *d->pages * (size_t)(n > 0 ? n : 1));
+    d->res = calloc((size_t)(n > 0 ? n : 1), sizeof *d->res);
+    if (!d->pages || !d->res || vd_doc_new(b->ctx, d->path, &d->doc)) {
+        fprintf(stderr, "vldoc: out of memory\n");
+        input_failed(b, d->idx, d, "out of memory");
+        doc_free(d);
+        return false;
+    }
+    for (int p = 1; p <= n; p++)
+        if (cli_ranges_has(&j->pages, p))
+            d->pages[d->npages++] = p - 1;
+    cli_progress_file(b->prog, d->path, d->npages);
+    return true;
+}
+
 static doc_job *open_next(batch *b)
 {
     job *j = b->j;
@@ -426,56 +553,9 @@ static doc_job *open_next(batch *b)
     while (b->next_input < b->ins->n && !interrupted) {
         int i = b->next_input++;
         const char *path = b->ins->paths[i];
-        if (j->shard_n &&
-            cli_shard_of(b->ins->rel[i], j->shard_n) != j->shard_i) {
-            if (b->stdout_done)
-                b->stdout_done[i] = 1;
+        doc_job *d = plan_input(b, i);
+        if (!d)
             continue;
-        }
-        doc_job *d = calloc(1, sizeof *d);
-        if (!d) {
-            fprintf(stderr, "vldoc: out of memory\n");
-            input_failed(b, i, NULL, "out of memory");
-            continue;
-        }
-        d->idx = i;
-        d->path = path;
-        d->started = cli_wallclock();
-        if (j->out_dir) {
-            d->opath = cli_output_path(b->ins, i, j->output, b->ext);
-            if (!d->opath) {
-                input_failed(b, i, d, "no output path");
-                doc_free(d);
-                continue;
-            }
-        } else if (j->output && !(d->opath = strdup(j->output))) {
-            input_failed(b, i, d, "out of memory");
-            doc_free(d);
-            continue;
-        }
-        if (d->opath && cli_is_input(b->ins, d->opath)) {
-            cli_progress_clear(b->prog);
-            fprintf(stderr,
-                    "vldoc: %s: output would overwrite an input; skipped\n",
-                    d->opath);
-            input_failed(b, i, d, "output would overwrite an input");
-            doc_free(d);
-            continue;
-        }
-        if (j->skip_existing) {
-            cli_mstatus last = cli_manifest_last(b->man, path);
-            bool exists =
-                d->opath ? access(d->opath, F_OK) == 0 : last == CLI_M_OK;
-            /* an input the manifest records as failed runs again */
-            if (exists && last != CLI_M_FAILED && last != CLI_M_ERROR) {
-                manifest(b, d, i, CLI_M_SKIPPED, NULL);
-                if (b->stdout_done)
-                    b->stdout_done[i] = 1;
-                doc_free(d);
-                cli_progress_file_done(b->prog);
-                continue;
-            }
-        }
         vd_ctx_clear(ctx);
         vd_status st = vd_input_open(ctx, path, &j->in_opts, &d->in);
         if (st == VD_OK)
@@ -486,28 +566,9 @@ static doc_job *open_next(batch *b)
             doc_free(d);
             continue;
         }
-        int n = vd_input_page_count(d->in);
-        int maxp = cli_ranges_max(&j->pages);
-        if (maxp > n) {
-            cli_progress_clear(b->prog);
-            fprintf(stderr,
-                    "vldoc: warning: %s: has %d pages; pages above %d "
-                    "skipped\n",
-                    path, n, n);
-        }
-        d->pages = malloc(sizeof *d->pages * (size_t)(n > 0 ? n : 1));
-        d->res = calloc((size_t)(n > 0 ? n : 1), sizeof *d->res);
-        if (!d->pages || !d->res || vd_doc_new(ctx, path, &d->doc)) {
-            fprintf(stderr, "vldoc: out of memory\n");
-            input_failed(b, i, d, "out of memory");
-            doc_free(d);
+        if (!doc_pages(b, d, vd_input_page_count(d->in)))
             continue;
-        }
-        for (int p = 1; p <= n; p++)
-            if (cli_ranges_has(&j->pages, p))
-                d->pages[d->npages++] = p - 1;
         d->jobs = vd_engine_jobs(ctx, b->eng, d->in);
-        cli_progress_file(b->prog, path, d->npages);
         if (d->npages == 0) {
             finish_doc(b, d);
             continue;
@@ -608,8 +669,486 @@ static int on_token(void *user, int token_id, const char *piece, size_t len)
     (void)token_id;
     (void)piece;
     (void)len;
-    cli_progress_tokens(cli_progress_current, 1);
+    if (cli_in_worker())
+        cli_ev_send(CLI_EV_TOKENS, 1, 0, NULL, 0);
+    else
+        cli_progress_tokens(cli_progress_current, 1);
     return 0;
+}
+
+/* ---- isolation: the batch in a worker process ----
+ *
+ * The worker opens the inputs, runs the engine and sends each finished
+ * page back packed; the parent builds and writes the documents, keeps the
+ * manifest and the progress bar. A worker that dies or stops reporting is
+ * replaced: the page it was on is marked failed, and the new worker,
+ * forked from the parent's current state, resumes after it, skipping the
+ * pages already back. */
+
+/* The parent's document for input IDX, if its pages are coming back. */
+static doc_job *find_active(batch *b, int idx)
+{
+    for (doc_job *d = b->active; d; d = d->next_active)
+        if (d->idx == idx)
+            return d;
+    return NULL;
+}
+
+/* Is page PAGE of D back in the parent already (done or marked)? */
+static bool page_known(const doc_job *d, int page)
+{
+    for (int k = 0; k < d->npages; k++)
+        if (d->pages[k] == page)
+            return k < d->appended || d->res[k] != NULL;
+    return false;
+}
+
+typedef struct wdoc {
+    int idx;
+    vd_input *in;
+    int *pages;
+    int npages, next, out, jobs;
+} wdoc;
+
+static void wdoc_free(wdoc *w)
+{
+    if (!w)
+        return;
+    vd_input_free(w->in);
+    free(w->pages);
+    free(w);
+}
+
+/* Progress from inside the engine (vision blocks, prefill layers): at
+ * most a few events a second. */
+static void worker_beat(void *user)
+{
+    static _Atomic long last_ms;
+    (void)user;
+    long t = (long)(cli_monotonic() * 1000);
+    if (t - last_ms >= 500) {
+        last_ms = t;
+        cli_ev_send(CLI_EV_ALIVE, 0, 0, NULL, 0);
+    }
+}
+
+static void worker_log(void *user, vd_log_level level, const char *msg)
+{
+    (void)user;
+    cli_ev_send(CLI_EV_LOG, (int)level, 0, msg, strlen(msg));
+}
+
+/* Worker: open the next input still to do and list its pages left. */
+static wdoc *worker_open(batch *b, vd_engine *eng, int *next)
+{
+    vd_ctx *ctx = b->ctx;
+    while (*next < b->ins->n && !interrupted) {
+        int i = (*next)++;
+        if (!b->todo[i])
+            continue;
+        const char *path = b->ins->paths[i];
+        cli_ev_send(CLI_EV_FILE_OPEN, i, 0, NULL, 0);
+        vd_input *in = NULL;
+        const char *name = NULL;
+        vd_ctx_clear(ctx);
+        vd_status st = vd_input_open(ctx, path, &b->j->in_opts, &in);
+        if (st == VD_OK)
+            st = vd_engine_resolve(ctx, eng, in, &name);
+        if (st) {
+            const char *m = vd_ctx_errmsg(ctx);
+            cli_ev_send(CLI_EV_FILE_ERROR, i, (int)st, m, strlen(m));
+            vd_input_free(in);
+            continue;
+        }
+        int n = vd_input_page_count(in);
+        cli_ev_send(CLI_EV_FILE_START, i, n, name, strlen(name));
+        wdoc *w = calloc(1, sizeof *w);
+        if (!w || !(w->pages = malloc(sizeof *w->pages * (size_t)(n + 1)))) {
+            free(w);
+            vd_input_free(in);
+            _exit(CLI_FAILED); /* the parent reports the lost worker */
+        }
+        w->idx = i;
+        w->in = in;
+        /* resuming: the parent's document (inherited) says which pages
+         * are back already */
+        const doc_job *d = find_active(b, i);
+        for (int p = 0; p < n; p++)
+            if (cli_ranges_has(&b->j->pages, p + 1) && !(d && page_known(d, p)))
+                w->pages[w->npages++] = p;
+        w->jobs = vd_engine_jobs(ctx, eng, in);
+        if (w->npages)
+            return w;
+        wdoc_free(w);
+    }
+    return NULL;
+}
+
+static int worker_main(void *arg)
+{
+    batch *b = arg;
+    job *j = b->j;
+    /* a fresh context: the parent's thread pool has no threads here */
+    vd_opts o = *vd_ctx_opts(b->ctx);
+    o.log = worker_log;
+    vd_ctx *ctx = vd_ctx_new(&o);
+    if (!ctx)
+        return CLI_FAILED;
+    b->ctx = sig_ctx = ctx;
+    b->prog = cli_progress_current = NULL;
+    vd_ctx_set_progress(ctx, worker_beat, NULL);
+    vd_engine *eng = b->eng;
+    /* the remote engine's encoder threads did not survive the fork */
+    if (j->eng_opts.engine && strcmp(j->eng_opts.engine, "remote") == 0 &&
+        vd_engine_open(ctx, &j->eng_opts, &eng) != VD_OK) {
+        const char *m = vd_ctx_errmsg(ctx);
+        cli_ev_send(CLI_EV_LOG, VD_LOG_ERROR, 0, m, strlen(m));
+        return CLI_FAILED;
+    }
+    int next = b->todo_lo;
+    wdoc *cur = NULL;
+    while (!interrupted) {
+        while (!interrupted) {
+            if (!cur && !(cur = worker_open(b, eng, &next)))
+                break;
+            if (vd_engine_pending(eng) >= cur->jobs)
+                break;
+            int page = cur->pages[cur->next++];
+            cli_ev_send(CLI_EV_PAGE_START, cur->idx, page, NULL, 0);
+            cli_test_crash(b->ins->paths[cur->idx], page + 1);
+            vd_ctx_clear(ctx);
+            if (vd_engine_submit(ctx, eng, cur->in, page, cur) != VD_OK)
+                return CLI_FAILED; /* out of memory */
+            cur->out++;
+            if (cur->next == cur->npages)
+                cur = NULL;
+        }
+        if (!vd_engine_pending(eng))
+            break;
+        vd_page_result *r = NULL;
+        vd_engine_next(ctx, eng, 1.0, &r);
+        if (!r) {
+            /* waiting on a server, not stuck in a decoder */
+            cli_ev_send(CLI_EV_ALIVE, 0, 0, NULL, 0);
+            continue;
+        }
+        wdoc *w = vd_page_result_user(r);
+        void *data = NULL;
+        size_t len = 0;
+        if (vd_page_result_pack(ctx, r, &data, &len) != VD_OK)
+            return CLI_FAILED;
+        cli_ev_send(CLI_EV_PAGE_DONE, w->idx, vd_page_result_page(r), data,
+                    len);
+        vd_free(data);
+        vd_page_result_free(r);
+        if (--w->out == 0 && w->next == w->npages)
+            wdoc_free(w);
+    }
+    if (interrupted)
+        return CLI_INTERRUPTED;
+    cli_ev_send(CLI_EV_DONE, 0, 0, NULL, 0);
+    return CLI_OK;
+}
+
+/* The worker is gone (WHY: "crashed (...)", "hung ..."): mark what it was
+ * on as failed with STATUS, so the next worker starts after it. */
+static void worker_lost(batch *b, vd_status status, const char *why)
+{
+    char msg[1024];
+    doc_job *d = b->cur_idx >= 0 ? find_active(b, b->cur_idx) : NULL;
+    if (d) {
+        snprintf(msg, sizeof msg, "%s: page %d: %s; skipped", d->path,
+                 b->cur_page + 1, why);
+        vd_page_result *r = NULL;
+        vd_ctx_clear(b->ctx);
+        if (vd_page_result_new_error(b->ctx, d->path, b->cur_page, status, msg,
+                                     d, &r) == VD_OK) {
+            cli_progress_clear(b->prog);
+            page_back(b, r);
+        }
+        b->blameless = 0;
+    } else if (b->cur_open >= 0) {
+        int i = b->cur_open;
+        snprintf(msg, sizeof msg, "%s: %s while opening it; skipped",
+                 b->ins->paths[i], why);
+        cli_progress_clear(b->prog);
+        cli_error(status, msg);
+        input_failed(b, i, NULL, msg);
+        b->blameless = 0;
+    } else if (++b->blameless >= 2) {
+        /* lost twice between pages: give up on the input it was at */
+        while (b->todo_lo < b->ins->n && !b->todo[b->todo_lo])
+            b->todo_lo++;
+        if (b->todo_lo >= b->ins->n)
+            return;
+        int i = b->todo_lo;
+        snprintf(msg, sizeof msg, "%s: %s; skipped", b->ins->paths[i], why);
+        cli_progress_clear(b->prog);
+        cli_error(status, msg);
+        if ((d = find_active(b, i))) {
+            active_remove(b, d);
+            b->failed++;
+            manifest(b, d, i, CLI_M_ERROR, msg);
+            if (b->stdout_done)
+                b->stdout_done[i] = 1;
+            cli_progress_file_done(b->prog);
+            doc_free(d);
+        } else {
+            input_failed(b, i, NULL, msg);
+        }
+        b->blameless = 0;
+    }
+}
+
+/* The worker's engine name as a string that lives as long as the batch
+ * (the library's names are static in the worker, not here). */
+static const char *engine_static(const char *name, size_t len)
+{
+    static char names[8][16];
+    for (int i = 0; i < 8; i++) {
+        if (!names[i][0] && len < sizeof names[i]) {
+            memcpy(names[i], name, len);
+            return names[i];
+        }
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0)
+            return names[i];
+    }
+    return NULL;
+}
+
+static void worker_event(batch *b, const cli_ev *ev)
+{
+    int i = ev->a;
+    if (ev->type != CLI_EV_TOKENS && ev->type != CLI_EV_ALIVE &&
+        ev->type != CLI_EV_LOG && ev->type != CLI_EV_DONE &&
+        (i < 0 || i >= b->ins->n))
+        return;
+    switch (ev->type) {
+    case CLI_EV_FILE_OPEN:
+        b->cur_open = i;
+        break;
+    case CLI_EV_FILE_ERROR: {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%.*s", (int)ev->len, ev->data);
+        b->cur_open = -1;
+        cli_progress_clear(b->prog);
+        cli_error((vd_status)ev->b, msg);
+        input_failed(b, i, NULL, msg);
+        break;
+    }
+    case CLI_EV_FILE_START: {
+        b->cur_open = -1;
+        if (find_active(b, i))
+            break; /* resumed by a new worker */
+        doc_job *d = plan_input(b, i);
+        if (!d) {
+            b->todo[i] = 0;
+            break;
+        }
+        d->engine_name = engine_static(ev->data, ev->len);
+        if (!doc_pages(b, d, ev->b))
+            break;
+        d->next = d->npages; /* every page is the worker's */
+        d->next_active = b->active;
+        b->active = d;
+        if (d->npages == 0)
+            finish_doc(b, d);
+        break;
+    }
+    case CLI_EV_PAGE_START:
+        b->cur_idx = i;
+        b->cur_page = ev->b;
+        break;
+    case CLI_EV_PAGE_DONE: {
+        if (b->cur_idx == i && b->cur_page == ev->b)
+            b->cur_idx = -1;
+        doc_job *d = find_active(b, i);
+        vd_page_result *r = NULL;
+        vd_ctx_clear(b->ctx);
+        if (!d || page_known(d, ev->b))
+            break;
+        if (vd_page_result_unpack(b->ctx, ev->data, ev->len, d, &r) != VD_OK)
+            vd_page_result_new_error(b->ctx, d->path, ev->b, VD_ERR_INTERNAL,
+                                     vd_ctx_errmsg(b->ctx), d, &r);
+        if (r)
+            page_back(b, r);
+        break;
+    }
+    case CLI_EV_TOKENS:
+        cli_progress_tokens(b->prog, i);
+        break;
+    case CLI_EV_LOG: {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%.*s", (int)ev->len, ev->data);
+        cli_log(NULL, (vd_log_level)i, msg);
+        break;
+    }
+    case CLI_EV_DONE:
+        b->w.done = true;
+        break;
+    default:
+        break;
+    }
+}
+
+/* The decoder most likely at fault: of the page, the file being opened,
+ * or the next input. */
+static const char *blame(const batch *b)
+{
+    int i = b->cur_idx >= 0    ? b->cur_idx
+            : b->cur_open >= 0 ? b->cur_open
+                               : b->todo_lo;
+    return i < b->ins->n ? cli_decoder_name(b->ins->paths[i]) : "input";
+}
+
+/* Run the batch in worker processes, replacing each one that dies or
+ * hangs, until every input is done or the batch is interrupted. */
+static void supervise(batch *b)
+{
+    int n = b->ins->n;
+    b->todo = calloc((size_t)n + 1, 1);
+    if (!b->todo) {
+        fprintf(stderr, "vldoc: out of memory\n");
+        b->failed++;
+        return;
+    }
+    for (int i = 0; i < n && !interrupted; i++) {
+        doc_job *d = plan_input(b, i);
+        if (d)
+            b->todo[i] = 1;
+        doc_free(d);
+    }
+    char why[256], death[128];
+    long limit_mb =
+        b->j->worker_mb >= 0 ? b->j->worker_mb : cli_worker_memory_default();
+    while (!interrupted) {
+        while (b->todo_lo < n && !b->todo[b->todo_lo])
+            b->todo_lo++;
+        if (b->w.pid <= 0) {
+            if (b->todo_lo >= n || b->w.done)
+                break;
+            b->cur_open = b->cur_idx = -1;
+            if (!cli_worker_start(&b->w, worker_main, b)) {
+                b->failed++;
+                break;
+            }
+        }
+        long used = 0;
+        if (cli_worker_over_memory(&b->w, limit_mb, &used)) {
+            cli_worker_kill(&b->w);
+            snprintf(why, sizeof why,
+                     "the %s decoder or the engine grew to %ld MB of "
+                     "memory, over --worker-memory %ld, and was stopped",
+                     blame(b), used, limit_mb);
+            worker_lost(b, VD_ERR_LIMIT, why);
+            continue;
+        }
+        cli_ev ev;
+        int r = cli_worker_next(&b->w, 0.25, &ev);
+        if (r == CLI_WN_EVENT) {
+            worker_event(b, &ev);
+            continue;
+        }
+        if (interrupted)
+            break;
+        if (r == CLI_WN_ENDED) {
+            if (b->w.done)
+                continue;
+            cli_worker_death(&b->w, death, sizeof death);
+            snprintf(why, sizeof why, "the %s decoder or the engine %s",
+                     blame(b), death);
+            worker_lost(b, VD_ERR_FORMAT, why);
+        } else if (cli_monotonic() - b->w.last > b->j->stall_timeout) {
+            cli_worker_kill(&b->w);
+            snprintf(why, sizeof why,
+                     "timed out: no progress for %g s (--stall-timeout); "
+                     "the %s decoder or the engine hung and was stopped",
+                     b->j->stall_timeout, blame(b));
+            worker_lost(b, VD_ERR_TIMEOUT, why);
+        }
+    }
+    if (b->w.pid > 0)
+        cli_worker_stop(&b->w, SIGTERM, 2.0);
+    cli_worker_free(&b->w);
+    /* interrupted (or a worker that ended early): whatever is not whole
+     * is not written */
+    while (b->active) {
+        doc_job *d = b->active;
+        b->active = d->next_active;
+        if (!interrupted) {
+            b->failed++;
+            manifest(b, d, d->idx, CLI_M_ERROR, "the worker ended early");
+        }
+        doc_free(d);
+    }
+    if (!interrupted)
+        for (int i = b->todo_lo; i < n; i++)
+            if (b->todo[i]) {
+                fprintf(stderr, "vldoc: %s: not converted\n", b->ins->paths[i]);
+                input_failed(b, i, NULL, "not converted");
+            }
+    while (b->waiting) {
+        doc_job *d = b->waiting;
+        b->waiting = d->next_done;
+        if (!interrupted)
+            b->failed++;
+        doc_free(d);
+    }
+    free(b->todo);
+    b->todo = NULL;
+}
+
+/* The batch in this process (--no-isolate). */
+static void run_here(batch *bp)
+{
+    batch b = *bp; /* (a copy; written back at the end) */
+    vd_ctx *ctx = b.ctx;
+    doc_job *cur = NULL; /* the document whose pages are being submitted */
+    while (!interrupted) {
+        while (!interrupted) {
+            if (!cur && !(cur = open_next(&b)))
+                break;
+            if (vd_engine_pending(b.eng) >= cur->jobs)
+                break;
+            int page = cur->pages[cur->next++];
+            vd_ctx_clear(ctx);
+            if (vd_engine_submit(ctx, b.eng, cur->in, page, cur) != VD_OK) {
+                cli_error(vd_ctx_status(ctx), vd_ctx_errmsg(ctx));
+                interrupted = 1; /* out of memory: stop cleanly */
+                break;
+            }
+            if (cur->next == cur->npages)
+                cur = NULL;
+        }
+        if (!vd_engine_pending(b.eng))
+            break;
+        vd_page_result *r = NULL;
+        vd_engine_next(ctx, b.eng, -1, &r);
+        if (r && interrupted)
+            drop(r, cur);
+        else if (r)
+            page_back(&b, r);
+    }
+    if (interrupted) {
+        /* collect what is in flight (cancelled) and write nothing more:
+         * a document is either whole and committed, or absent */
+        vd_ctx_cancel(ctx);
+        vd_page_result *r;
+        while (vd_engine_pending(b.eng)) {
+            vd_engine_next(ctx, b.eng, -1, &r);
+            if (!r)
+                break;
+            drop(r, cur);
+        }
+        if (cur && cur->ndone == cur->next)
+            doc_free(cur);
+        while (b.waiting) {
+            doc_job *d = b.waiting;
+            b.waiting = d->next_done;
+            doc_free(d);
+        }
+    }
+    *bp = b;
 }
 
 static int run(job *j, cli_inputs *ins, int threads)
@@ -668,51 +1207,10 @@ static int run(job *j, cli_inputs *ins, int threads)
         }
     }
 
-    doc_job *cur = NULL; /* the document whose pages are being submitted */
-    while (!interrupted) {
-        while (!interrupted) {
-            if (!cur && !(cur = open_next(&b)))
-                break;
-            if (vd_engine_pending(b.eng) >= cur->jobs)
-                break;
-            int page = cur->pages[cur->next++];
-            vd_ctx_clear(ctx);
-            if (vd_engine_submit(ctx, b.eng, cur->in, page, cur) != VD_OK) {
-                cli_error(vd_ctx_status(ctx), vd_ctx_errmsg(ctx));
-                interrupted = 1; /* out of memory: stop cleanly */
-                break;
-            }
-            if (cur->next == cur->npages)
-                cur = NULL;
-        }
-        if (!vd_engine_pending(b.eng))
-            break;
-        vd_page_result *r = NULL;
-        vd_engine_next(ctx, b.eng, -1, &r);
-        if (r && interrupted)
-            drop(r, cur);
-        else if (r)
-            page_back(&b, r);
-    }
-    if (interrupted) {
-        /* collect what is in flight (cancelled) and write nothing more:
-         * a document is either whole and committed, or absent */
-        vd_ctx_cancel(ctx);
-        vd_page_result *r;
-        while (vd_engine_pending(b.eng)) {
-            vd_engine_next(ctx, b.eng, -1, &r);
-            if (!r)
-                break;
-            drop(r, cur);
-        }
-        if (cur && cur->ndone == cur->next)
-            doc_free(cur);
-        while (b.waiting) {
-            doc_job *d = b.waiting;
-            b.waiting = d->next_done;
-            doc_free(d);
-        }
-    }
+    if (!j->no_isolate && !interrupted)
+        supervise(&b);
+    else
+        run_here(&b);
     cli_progress_free(b.prog);
     if (!j->quiet && mine > 1 && b.failed)
         fprintf(stderr, "vldoc: %d of %d inputs had errors\n", b.failed, mine);
@@ -749,6 +1247,8 @@ int cli_convert_main(int argc, char **argv)
     job j;
     memset(&j, 0, sizeof j);
     j.format = "md";
+    j.stall_timeout = CLI_STALL_DEFAULT;
+    j.worker_mb = -1;
     vd_input_opts_init(&j.in_opts);
     vd_engine_opts_init(&j.eng_opts);
     vd_write_opts_init(&j.wr_opts);
@@ -932,6 +1432,19 @@ int cli_convert_main(int argc, char **argv)
         case OPT_KV:
             if (!cli_kv(optarg, &j.eng_opts.kv_bf16))
                 return CLI_USAGE;
+            break;
+        case OPT_STALL_TIMEOUT:
+            if (!cli_double("--stall-timeout", optarg, 0.1, 1e7, &dv))
+                return CLI_USAGE;
+            j.stall_timeout = dv;
+            break;
+        case OPT_NO_ISOLATE:
+            j.no_isolate = true;
+            break;
+        case OPT_WORKER_MEMORY:
+            if (!cli_int("--worker-memory", optarg, 0, 1L << 40, &lv))
+                return CLI_USAGE;
+            j.worker_mb = lv;
             break;
         case 't':
             if (!cli_int("--threads", optarg, 1, 256, &threads))

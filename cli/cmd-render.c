@@ -9,7 +9,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -31,6 +34,13 @@ static const char usage[] =
     "      --native          write the native raster (before Qwen2.5-VL's\n"
     "                        smart resize) instead of the model image\n"
     "  -t, --threads N       worker threads for resampling\n"
+    "      --stall-timeout S a page that makes no progress for S seconds\n"
+    "                        (a decoder stuck on a hostile file) is stopped\n"
+    "                        and reported (default 300)\n"
+    "      --worker-memory MB  stop a page whose decoder's memory grows past\n"
+    "                        MB (default: 3/4 of the machine's; 0: none)\n"
+    "      --no-isolate      render in this process (no worker process: a\n"
+    "                        decoder crash or hang takes vldoc with it)\n"
     "  -q, --quiet           print nothing but errors\n"
     "  -v, --verbose         say how each page was rendered\n"
     "  -h, --help            this help\n"
@@ -42,7 +52,10 @@ enum {
     OPT_DPI,
     OPT_MIN_PIXELS,
     OPT_MAX_PIXELS,
-    OPT_NATIVE
+    OPT_NATIVE,
+    OPT_STALL_TIMEOUT,
+    OPT_NO_ISOLATE,
+    OPT_WORKER_MEMORY
 };
 
 static const struct option long_opts[] = {
@@ -53,6 +66,9 @@ static const struct option long_opts[] = {
     { "min-pixels", required_argument, NULL, OPT_MIN_PIXELS },
     { "max-pixels", required_argument, NULL, OPT_MAX_PIXELS },
     { "native", no_argument, NULL, OPT_NATIVE },
+    { "stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT },
+    { "no-isolate", no_argument, NULL, OPT_NO_ISOLATE },
+    { "worker-memory", required_argument, NULL, OPT_WORKER_MEMORY },
     { "threads", required_argument, NULL, 't' },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
@@ -106,6 +122,11 @@ typedef struct render_job {
     vd_render_opts ro;
     int native, quiet, verbose;
     long threads;
+    bool no_isolate;
+    double stall_timeout;
+    long worker_mb; /* -1: the default */
+    int start;      /* first page to render (1-based) */
+    int failed;     /* pages failed before this worker */
 } render_job;
 
 static int render_pages(vd_ctx *ctx, const render_job *j)
@@ -126,9 +147,20 @@ static int render_pages(vd_ctx *ctx, const render_job *j)
     char name[256];
     stem(j->file, name, sizeof name);
     const char *sep = j->dir[strlen(j->dir) - 1] == '/' ? "" : "/";
-    for (int p = 1; p <= n && !interrupted; p++) {
+    for (int p = j->start > 1 ? j->start : 1; p <= n && !interrupted; p++) {
         if (!cli_ranges_has(&j->pages, p))
             continue;
+        {
+            /* the supervisor's view: which page, and its file, so a
+             * temp file of a killed worker can be removed */
+            char op[PATH_MAX];
+            int ol = snprintf(op, sizeof op, "%s%s%s-p%0*d.png", j->dir, sep,
+                              name, digits & 15, p);
+            cli_ev_send(CLI_EV_PAGE_START, 0, p,
+                        ol > 0 && (size_t)ol < sizeof op ? op : "",
+                        ol > 0 && (size_t)ol < sizeof op ? (size_t)ol : 0);
+            cli_test_crash(j->file, p);
+        }
         vd_ctx_clear(ctx);
         vd_page_geom g;
         vd_image *img = NULL;
@@ -182,11 +214,162 @@ static int render_pages(vd_ctx *ctx, const render_job *j)
                        g.model_dpi_y);
         }
         vd_image_free(img);
+        if (cli_in_worker())
+            fflush(stdout); /* a later crash must not lose this line */
     }
+    cli_ev_send(CLI_EV_PAGE_DONE, 0, 0, NULL, 0); /* between pages */
     vd_input_free(in);
     if (interrupted)
         return CLI_INTERRUPTED;
+    cli_ev_send(CLI_EV_DONE, failed, 0, NULL, 0);
     return failed ? CLI_FAILED : CLI_OK;
+}
+
+static vd_ctx *new_ctx(const render_job *j)
+{
+    vd_opts o;
+    vd_opts_init(&o);
+    o.threads = (int)j->threads;
+    o.log = cli_log;
+    o.level = j->verbose ? VD_LOG_INFO : j->quiet ? VD_LOG_ERROR : VD_LOG_WARN;
+    vd_ctx *ctx = vd_ctx_new(&o);
+    if (!ctx)
+        fprintf(stderr, "vldoc: out of memory\n");
+    return ctx;
+}
+
+/* The worker: its own context (threads are made after the fork). */
+static int render_worker(void *arg)
+{
+    const render_job *j = arg;
+    vd_ctx *ctx = new_ctx(j);
+    if (!ctx)
+        return CLI_FAILED;
+    sig_ctx = ctx;
+    return render_pages(ctx, j);
+}
+
+/* Remove what a killed worker left of OUT: its temp file (vd_out's
+ * DIR/.NAME.vldoc-XXXXXX; the final name is only ever renamed into). */
+static void remove_temp(const char *out)
+{
+    const char *slash = strrchr(out, '/');
+    char dir[PATH_MAX], prefix[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) : 1,
+             slash ? out : ".");
+    if (slash && slash == out)
+        snprintf(dir, sizeof dir, "/");
+    snprintf(prefix, sizeof prefix, ".%s.vldoc-", slash ? slash + 1 : out);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            char p[PATH_MAX * 2];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+    closedir(d);
+}
+
+/* Render in worker processes: one that crashes or stops making progress
+ * is replaced, and the page it was on reported and skipped. */
+static int render_isolated(render_job *j)
+{
+    cli_worker w;
+    memset(&w, 0, sizeof w);
+    j->start = 1;
+    int failed = 0, rc = CLI_OK;
+    char out[PATH_MAX] = "";
+    long limit_mb =
+        j->worker_mb >= 0 ? j->worker_mb : cli_worker_memory_default();
+    while (!interrupted) {
+        int cur = -1;
+        bool done = false;
+        if (!cli_worker_start(&w, render_worker, j)) {
+            rc = CLI_FAILED;
+            break;
+        }
+        for (;;) {
+            cli_ev ev;
+            char why[256], death[128];
+            long used = 0;
+            int r = CLI_WN_AGAIN;
+            if (cli_worker_over_memory(&w, limit_mb, &used)) {
+                cli_worker_kill(&w);
+                snprintf(why, sizeof why,
+                         "the %s decoder grew to %ld MB of memory, over "
+                         "--worker-memory %ld, and was stopped",
+                         cli_decoder_name(j->file), used, limit_mb);
+                goto lost;
+            }
+            r = cli_worker_next(&w, 0.25, &ev);
+            if (r == CLI_WN_EVENT) {
+                if (ev.type == CLI_EV_PAGE_START) {
+                    cur = ev.b;
+                    snprintf(out, sizeof out, "%.*s", (int)ev.len, ev.data);
+                } else if (ev.type == CLI_EV_PAGE_DONE) {
+                    cur = -1;
+                } else if (ev.type == CLI_EV_DONE) {
+                    done = true;
+                    failed += ev.a;
+                }
+                continue;
+            }
+            if (interrupted)
+                break;
+            if (r == CLI_WN_ENDED) {
+                if (done || (WIFEXITED(w.status) && cur < 0 &&
+                             WEXITSTATUS(w.status) == CLI_FAILED)) {
+                    /* finished, or could not open the file (said so) */
+                    if (!done)
+                        failed++;
+                    cur = -2;
+                    break;
+                }
+                cli_worker_death(&w, death, sizeof death);
+                snprintf(why, sizeof why, "the %s decoder %s",
+                         cli_decoder_name(j->file), death);
+            } else if (cli_monotonic() - w.last > j->stall_timeout) {
+                cli_worker_kill(&w);
+                snprintf(why, sizeof why,
+                         "timed out: no progress for %g s "
+                         "(--stall-timeout); the %s decoder hung and was "
+                         "stopped",
+                         j->stall_timeout, cli_decoder_name(j->file));
+            } else {
+                continue;
+            }
+        lost:
+            failed++;
+            if (cur > 0) {
+                fprintf(stderr, "vldoc: %s: page %d: %s; skipped\n", j->file,
+                        cur, why);
+                if (out[0])
+                    remove_temp(out);
+                j->start = cur + 1;
+            } else {
+                fprintf(stderr, "vldoc: %s: %s while opening it\n", j->file,
+                        why);
+                cur = -2; /* nothing more to try */
+            }
+            break;
+        }
+        if (interrupted || cur == -2)
+            break;
+    }
+    if (interrupted) {
+        if (w.pid > 0)
+            cli_worker_stop(&w, SIGTERM, 2.0);
+        if (out[0])
+            remove_temp(out);
+        rc = CLI_INTERRUPTED;
+    }
+    cli_worker_free(&w);
+    if (rc == CLI_OK && failed)
+        rc = CLI_FAILED;
+    return rc;
 }
 
 int cli_render_main(int argc, char **argv)
@@ -195,6 +378,8 @@ int cli_render_main(int argc, char **argv)
     memset(&j, 0, sizeof j);
     vd_input_opts_init(&j.in_opts);
     vd_render_opts_init(&j.ro);
+    j.stall_timeout = CLI_STALL_DEFAULT;
+    j.worker_mb = -1;
     char err[160];
     int c;
     optind = 1;
@@ -232,6 +417,19 @@ int cli_render_main(int argc, char **argv)
         case OPT_NATIVE:
             j.native = 1;
             break;
+        case OPT_STALL_TIMEOUT:
+            if (!cli_double("--stall-timeout", optarg, 0.1, 1e7, &dv))
+                return CLI_USAGE;
+            j.stall_timeout = dv;
+            break;
+        case OPT_NO_ISOLATE:
+            j.no_isolate = true;
+            break;
+        case OPT_WORKER_MEMORY:
+            if (!cli_int("--worker-memory", optarg, 0, 1L << 40, &lv))
+                return CLI_USAGE;
+            j.worker_mb = lv;
+            break;
         case 't':
             if (!cli_int("--threads", optarg, 1, 256, &j.threads))
                 return CLI_USAGE;
@@ -268,22 +466,17 @@ int cli_render_main(int argc, char **argv)
         fprintf(stderr, "vldoc: %s: cannot create directory\n", j.dir);
         return CLI_FAILED;
     }
-    vd_opts o;
-    vd_opts_init(&o);
-    o.threads = (int)j.threads;
-    o.log = cli_log;
-    o.level = j.verbose ? VD_LOG_INFO : j.quiet ? VD_LOG_ERROR : VD_LOG_WARN;
-    vd_ctx *ctx = vd_ctx_new(&o);
-    if (!ctx) {
-        fprintf(stderr, "vldoc: out of memory\n");
-        return CLI_FAILED;
-    }
-    sig_ctx = ctx;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    if (!j.no_isolate)
+        return render_isolated(&j);
+    vd_ctx *ctx = new_ctx(&j);
+    if (!ctx)
+        return CLI_FAILED;
+    sig_ctx = ctx;
     int rc = render_pages(ctx, &j);
     sig_ctx = NULL;
     vd_ctx_free(ctx);

@@ -27,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,6 +77,9 @@ static const char usage[] =
     "      --max-image-pixels N largest chat image (default 50000000)\n"
     "      --timeout S          per request, queue wait included\n"
     "                           (default 600)\n"
+    "      --no-isolate         decode in the worker threads: no fork per\n"
+    "                           request, but a decoder that hangs keeps its\n"
+    "                           worker and a crash ends the server\n"
     "      --shutdown-grace S   on SIGINT/SIGTERM, let running requests\n"
     "                           finish this long before cancelling them\n"
     "                           (default 30)\n"
@@ -267,6 +272,7 @@ typedef struct server {
     const char *model_name;
     const char *tmpdir;
     bool verbose, quiet;
+    bool no_isolate; /* decode in the worker thread itself */
     time_t started;
 } server;
 
@@ -606,6 +612,413 @@ static void run_convert(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
     vd_input_free(in);
 }
 
+/* ---- isolation: decoding in a child process ----
+ * A hostile document can hang a decoder (Poppler on some form fields) or
+ * crash it. The request timeout already answers 504, but a worker thread
+ * stuck in Poppler would stay stuck, and a crash would end the server. So
+ * each /v1/convert request, and the image decode of each chat request,
+ * runs in a child process. The children come from a fork server forked
+ * at start-up, before any thread exists: forking the threaded server
+ * itself could copy a lock another thread holds (an allocator's, a
+ * library's) into a child that then waits on it forever. A worker thread
+ * sends the request and the write end of a pipe; the child writes its
+ * answer there, and after reaping it the fork server appends its wait
+ * status. A request given up on (504) or a server shutting down has its
+ * child SIGKILLed; a child that dies answers 500. The fork server opens
+ * its own engine on first use (a model is mmapped: the pages are
+ * shared). */
+
+typedef struct child_answer {
+    int http, failed_pages, oom;
+    const char *ctype; /* static strings: the same address in both */
+    const char *retry_after;
+    size_t n;
+} child_answer;
+
+/* What a child needs of the request (strings follow, NUL-terminated:
+ * tmp, format, password). */
+typedef struct child_req {
+    int kind;
+    int has_pages;
+    cli_ranges pages;
+    int64_t min_pixels, max_pixels;
+    size_t tmp_len, format_len, password_len;
+} child_req;
+
+#define ZYG_TRAILER 0x7a796721 /* after the answer: magic, wait status */
+
+static void decode_check(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j);
+
+static int zyg_fd = -1; /* the server's end of the fork server's socket */
+static pid_t zyg_pid = -1;
+static pthread_mutex_t zyg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static bool write_full(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        c += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+static bool read_full(int fd, void *p, size_t n)
+{
+    char *c = p;
+    while (n) {
+        ssize_t r = read(fd, c, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        c += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
+/* Send BUF and the descriptor FD in one message. */
+static bool send_fd(int sock, const void *buf, size_t n, int fd)
+{
+    struct iovec iov = { (void *)buf, n };
+    union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.b;
+    m.msg_controllen = sizeof u.b;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t w;
+    while ((w = sendmsg(sock, &m, 0)) < 0 && errno == EINTR)
+        ;
+    return w == (ssize_t)n;
+}
+
+static bool recv_fd(int sock, void *buf, size_t n, int *fd)
+{
+    struct iovec iov = { buf, n };
+    union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u.b;
+    m.msg_controllen = sizeof u.b;
+    ssize_t r;
+    while ((r = recvmsg(sock, &m, 0)) < 0 && errno == EINTR)
+        ;
+    if (r != (ssize_t)n)
+        return false;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    if (!c || c->cmsg_type != SCM_RIGHTS)
+        return false;
+    memcpy(fd, CMSG_DATA(c), sizeof *fd);
+    return true;
+}
+
+/* In a child of the fork server: run the request, write the answer. */
+static void zyg_child(server *s, vd_engine **engp, const child_req *rq,
+                      char *strs, int out)
+{
+    sjob j;
+    memset(&j, 0, sizeof j);
+    j.kind = (jkind)rq->kind;
+    j.tmp = strs;
+    j.format = strs + rq->tmp_len + 1;
+    j.password =
+        rq->password_len ? strs + rq->tmp_len + rq->format_len + 2 : NULL;
+    j.pages = rq->pages;
+    j.has_pages = rq->has_pages;
+    vd_engine_opts_init(&j.call);
+    j.call.render.min_pixels = rq->min_pixels;
+    j.call.render.max_pixels = rq->max_pixels;
+    cli_test_hooks();
+    cli_test_crash(j.tmp, 1);
+    vd_ctx *ctx = job_ctx(s);
+    vd_engine *e = *engp;
+    /* the fork server's engine, or this child's own: the remote engine's
+     * encoder threads would not survive another fork */
+    if (ctx && (!e || (s->eng.engine && strcmp(s->eng.engine, "remote") == 0)))
+        if (vd_engine_open(ctx, &s->eng, &e) != VD_OK)
+            e = NULL;
+    if (!ctx)
+        set_error(&j, 503, "server_error", "out of memory");
+    else if (!e)
+        set_error(&j, 503, "server_error", "the engine did not start: %s",
+                  vd_ctx_errmsg(ctx));
+    else if (j.kind == J_CHAT)
+        decode_check(s, ctx, e, &j);
+    else
+        run_convert(s, ctx, e, &j);
+    child_answer a = { j.http,  j.failed_pages, j.body.oom,
+                       j.ctype, j.retry_after,  j.body.n };
+    bool ok = write_full(out, &a, sizeof a) &&
+              (!a.n || write_full(out, j.body.p, a.n));
+    _exit(ok ? 0 : 1);
+}
+
+/* The fork server: one request at a time from SOCK, a child for each;
+ * children reaped as they end, their status appended to their pipe. */
+static void zygote(server *s, int sock)
+{
+    enum { MAXKIDS = 256 };
+    pid_t kids[MAXKIDS];
+    int outs[MAXKIDS];
+    int nkids = 0;
+    vd_engine *eng = NULL;
+    /* the engine is made here once, at start-up (alongside the workers'
+     * own), so every child shares its pages; not for remote: see
+     * zyg_child. On failure each child says why. The ctx stays: the
+     * engine may keep using what it set up. */
+    if (!(s->eng.engine && strcmp(s->eng.engine, "remote") == 0)) {
+        vd_ctx *octx = job_ctx(s);
+        if (octx && vd_engine_open(octx, &s->eng, &eng) != VD_OK)
+            eng = NULL;
+    }
+    for (;;) {
+        struct pollfd pf = { sock, POLLIN, 0 };
+        int r = poll(&pf, 1, nkids ? 20 : 1000);
+        for (int k = 0; k < nkids; k++) {
+            int st;
+            if (waitpid(kids[k], &st, WNOHANG) == kids[k]) {
+                int t[2] = { ZYG_TRAILER, st };
+                write_full(outs[k], t, sizeof t);
+                close(outs[k]);
+                kids[k] = kids[--nkids];
+                outs[k] = outs[nkids];
+                k--;
+            }
+        }
+        if (r <= 0)
+            continue;
+        child_req rq;
+        memset(&rq, 0, sizeof rq);
+        int out = -1;
+        if (!recv_fd(sock, &rq, sizeof rq, &out))
+            break; /* the server is gone */
+        size_t sl = rq.tmp_len + rq.format_len + rq.password_len + 3;
+        char *strs = sl < 65536 ? malloc(sl) : NULL;
+        if (!strs || !read_full(sock, strs, sl)) {
+            free(strs);
+            close(out);
+            break;
+        }
+        pid_t pid = nkids < MAXKIDS ? fork() : -1;
+        if (pid == 0) {
+            close(sock);
+            zyg_child(s, &eng, &rq, strs, out);
+        }
+        free(strs);
+        int32_t reply = (int32_t)pid;
+        if (pid > 0) {
+            kids[nkids] = pid;
+            outs[nkids++] = out;
+        } else {
+            close(out);
+        }
+        if (!write_full(sock, &reply, sizeof reply))
+            break;
+    }
+    for (int k = 0; k < nkids; k++)
+        kill(kids[k], SIGKILL);
+    _exit(0);
+}
+
+/* Start the fork server; before any thread. False: run in-process. */
+static bool zygote_start(server *s)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return false;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return false;
+    }
+    if (pid == 0) {
+        close(sv[0]);
+        zygote(s, sv[1]);
+    }
+    close(sv[1]);
+    zyg_fd = sv[0];
+    zyg_pid = pid;
+    return true;
+}
+
+static void zygote_stop(void)
+{
+    if (zyg_pid > 0) {
+        close(zyg_fd); /* EOF: it kills its children and exits */
+        while (waitpid(zyg_pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    zyg_fd = -1;
+    zyg_pid = -1;
+}
+
+/* Run J in a child of the fork server; J's answer is what the child
+ * answered. False when no child could be started. */
+static bool run_in_child(server *s, sjob *j)
+{
+    if (zyg_fd < 0)
+        return false;
+    int p[2];
+    if (pipe(p) != 0)
+        return false;
+    child_req rq;
+    memset(&rq, 0, sizeof rq);
+    rq.kind = (int)j->kind;
+    rq.has_pages = j->has_pages;
+    rq.pages = j->pages;
+    rq.min_pixels = j->call.render.min_pixels;
+    rq.max_pixels = j->call.render.max_pixels;
+    const char *fmt = j->format ? j->format : "";
+    const char *pw = j->password ? j->password : "";
+    rq.tmp_len = strlen(j->tmp);
+    rq.format_len = strlen(fmt);
+    rq.password_len = strlen(pw);
+    int32_t pid = -1;
+    pthread_mutex_lock(&zyg_mu);
+    bool sent = send_fd(zyg_fd, &rq, sizeof rq, p[1]) &&
+                write_full(zyg_fd, j->tmp, rq.tmp_len + 1) &&
+                write_full(zyg_fd, fmt, rq.format_len + 1) &&
+                write_full(zyg_fd, pw, rq.password_len + 1) &&
+                read_full(zyg_fd, &pid, sizeof pid);
+    pthread_mutex_unlock(&zyg_mu);
+    close(p[1]);
+    if (!sent || pid <= 0) {
+        close(p[0]);
+        return false;
+    }
+    /* everything the child and then the fork server write, until EOF */
+    sbuf got = { 0 };
+    bool killed = false;
+    for (;;) {
+        if (!killed && job_stopped(s, j)) {
+            /* answered 504 already, or shutting down: as a cancelled
+             * engine would, give up even on an answer on its way */
+            kill(pid, SIGKILL);
+            killed = true;
+        }
+        struct pollfd pf = { p[0], POLLIN, 0 };
+        int r = poll(&pf, 1, 100);
+        if (r < 0 && errno != EINTR)
+            break;
+        if (r <= 0)
+            continue;
+        char buf[65536];
+        ssize_t n = read(p[0], buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (!killed)
+            sb_put(&got, buf, (size_t)n);
+    }
+    close(p[0]);
+    child_answer a;
+    int t[2] = { 0, 0 };
+    bool whole = got.n >= sizeof a + sizeof t && !got.oom;
+    if (whole) {
+        memcpy(&a, got.p, sizeof a);
+        memcpy(t, got.p + got.n - sizeof t, sizeof t);
+        whole = t[0] == ZYG_TRAILER && got.n == sizeof a + a.n + sizeof t;
+    } else if (got.n >= sizeof t) {
+        memcpy(t, got.p + got.n - sizeof t, sizeof t);
+    }
+    if (killed) {
+        set_error(j, 504, "error", "the request was stopped");
+    } else if (whole) {
+        j->body.n = 0;
+        if (a.n)
+            sb_put(&j->body, got.p + sizeof a, a.n);
+        j->http = a.http;
+        j->ctype = a.ctype;
+        j->retry_after = a.retry_after;
+        j->failed_pages = a.failed_pages;
+        j->body.oom = j->body.oom || a.oom;
+    } else {
+        int status = t[0] == ZYG_TRAILER ? t[1] : 0;
+        char why[160];
+        if (t[0] == ZYG_TRAILER && WIFSIGNALED(status))
+            snprintf(why, sizeof why, "crashed (signal %d, %s)",
+                     WTERMSIG(status), strsignal(WTERMSIG(status)));
+        else
+            snprintf(why, sizeof why, "stopped unexpectedly");
+        set_error(j, 500, "server_error",
+                  "the decoder %s on this %s; the server is fine", why,
+                  j->kind == J_CHAT ? "image" : "document");
+    }
+    free(got.p);
+    return true;
+}
+
+/* Chat: decode the image as the engine will (the model image) in the
+ * child; the generation then runs here on an image known to decode. */
+static void decode_check(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
+{
+    (void)s;
+    (void)eng;
+    vd_input *in = NULL;
+    vd_image *img = NULL;
+    vd_page_geom g;
+    vd_render_opts ro = j->call.render;
+    if (vd_input_open(ctx, j->tmp, NULL, &in) == VD_OK)
+        vd_input_render_model(ctx, in, 0, &ro, &img, &g);
+    /* a failure is not the child's to answer: the chat path says why */
+    vd_image_free(img);
+    vd_input_free(in);
+    j->http = 200;
+}
+
+static void run_request(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
+{
+    if (s->no_isolate || zyg_fd < 0) {
+        if (j->kind == J_CHAT)
+            run_chat(s, ctx, eng, j);
+        else
+            run_convert(s, ctx, eng, j);
+        return;
+    }
+    if (j->kind == J_CONVERT) {
+        if (!run_in_child(s, j))
+            set_error(j, 503, "server_error",
+                      "cannot start a process for the request");
+        return;
+    }
+    if (!run_in_child(s, j)) {
+        set_error(j, 503, "server_error",
+                  "cannot start a process for the request");
+        return;
+    }
+    if (j->http != 200)
+        return;
+    j->body.n = 0;
+    j->http = 0;
+    run_chat(s, ctx, eng, j);
+}
+
 typedef struct worker_arg {
     server *s;
     int id;
@@ -647,10 +1060,8 @@ static void *worker(void *arg)
                       openmsg);
         else if (!ctx)
             set_error(j, 503, "server_error", "out of memory");
-        else if (j->kind == J_CHAT)
-            run_chat(s, ctx, eng, j);
         else
-            run_convert(s, ctx, eng, j);
+            run_request(s, ctx, eng, j);
         if (j->body.oom)
             set_error(j, 503, "server_error", "out of memory");
         double dt = cli_wallclock() - t0;
@@ -1471,6 +1882,7 @@ enum {
     O_MAXBODY,
     O_MAXIMG,
     O_TIMEOUT,
+    O_NO_ISOLATE,
     O_GRACE,
     O_MINPX,
     O_MAXPX,
@@ -1494,6 +1906,7 @@ static const struct option long_opts[] = {
     { "max-body-mb", required_argument, NULL, O_MAXBODY },
     { "max-image-pixels", required_argument, NULL, O_MAXIMG },
     { "timeout", required_argument, NULL, O_TIMEOUT },
+    { "no-isolate", no_argument, NULL, O_NO_ISOLATE },
     { "shutdown-grace", required_argument, NULL, O_GRACE },
     { "min-pixels", required_argument, NULL, O_MINPX },
     { "max-pixels", required_argument, NULL, O_MAXPX },
@@ -1594,6 +2007,9 @@ int cli_serve_main(int argc, char **argv)
         case O_TIMEOUT:
             if (!cli_double("--timeout", optarg, 0.001, 1e7, &timeout))
                 return CLI_USAGE;
+            break;
+        case O_NO_ISOLATE:
+            s.no_isolate = true;
             break;
         case O_GRACE:
             if (!cli_double("--shutdown-grace", optarg, 0, 1e6, &grace))
@@ -1698,6 +2114,9 @@ int cli_serve_main(int argc, char **argv)
 
     pthread_mutex_init(&s.mu, NULL);
     pthread_cond_init(&s.work, NULL);
+    if (!s.no_isolate && !zygote_start(&s))
+        fprintf(stderr, "vldoc: serve: cannot start the fork server; "
+                        "decoding in-process\n");
     s.threads = calloc((size_t)s.nworkers, sizeof *s.threads);
     s.current = calloc((size_t)s.nworkers, sizeof *s.current);
     int started = 0;
@@ -1819,6 +2238,7 @@ int cli_serve_main(int argc, char **argv)
     pthread_mutex_unlock(&s.mu);
     for (int i = 0; i < started; i++)
         pthread_join(s.threads[i], NULL);
+    zygote_stop();
     /* every job is answered now; let the answers reach the clients
      * before the connections are closed */
     for (int i = 0; d && i < 200; i++) {

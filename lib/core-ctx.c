@@ -74,6 +74,12 @@ void vd_ctx_cancel(vd_ctx *ctx)
     atomic_store(&ctx->cancel, 1);
 }
 
+void vd_ctx_set_progress(vd_ctx *ctx, vd_progress_fn fn, void *user)
+{
+    ctx->progress = fn;
+    ctx->progress_user = user;
+}
+
 vd__pool *vd__ctx_pool(vd_ctx *ctx)
 {
     if (!ctx->pool && vd__pool_new(ctx, ctx->opts.threads, &ctx->pool))

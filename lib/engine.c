@@ -551,3 +551,127 @@ void vd_page_result_free(vd_page_result *r)
     if (r)
         vd__task_free(&r->t);
 }
+
+/* ---- page results across processes ----
+ * The CLI's supervisor runs the engine in a worker process and builds the
+ * documents in the parent, so a result travels as bytes: a fixed header,
+ * then the path, the message, the warning and the HTML. Both ends are the
+ * same binary, so the layout is native; the length checks only guard
+ * against a worker that died mid-message. */
+
+typedef struct packed_head {
+    uint32_t magic;
+    int32_t page, status;
+    vd_pagemap map;
+    vd_page_stats stats; /* engine: index into engine_names, or -1 */
+    uint32_t path_len, msg_len, warn_len;
+    uint64_t html_len;
+} packed_head;
+
+#define PACK_MAGIC 0x76647072u /* "vdpr" */
+
+/* stats.engine travels as the index of its engine in ENGINES */
+static int engine_index(const char *name)
+{
+    for (size_t i = 0; name && i < N_ENGINES; i++)
+        if (strcmp(engines[i]->name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+vd_status vd_page_result_pack(vd_ctx *ctx, const vd_page_result *r, void **data,
+                              size_t *len)
+{
+    const vd__task *t = &r->t;
+    packed_head h;
+    memset(&h, 0, sizeof h);
+    h.magic = PACK_MAGIC;
+    h.page = t->page;
+    h.status = (int32_t)t->status;
+    h.map = t->out.map;
+    h.stats = t->out.stats;
+    h.stats.engine = (const char *)(intptr_t)engine_index(t->out.stats.engine);
+    h.path_len = t->path ? (uint32_t)strlen(t->path) : 0;
+    h.msg_len = (uint32_t)strlen(t->msg);
+    h.warn_len = (uint32_t)strnlen(t->out.warning, sizeof t->out.warning);
+    h.html_len = t->out.html.len;
+    size_t n = sizeof h + h.path_len + h.msg_len + h.warn_len + h.html_len;
+    char *p = vd__malloc(ctx, n);
+    if (!p)
+        return VD_ERR_NOMEM;
+    char *w = p;
+    memcpy(w, &h, sizeof h);
+    w += sizeof h;
+    memcpy(w, t->path ? t->path : "", h.path_len);
+    w += h.path_len;
+    memcpy(w, t->msg, h.msg_len);
+    w += h.msg_len;
+    memcpy(w, t->out.warning, h.warn_len);
+    w += h.warn_len;
+    if (h.html_len)
+        memcpy(w, t->out.html.data, h.html_len);
+    *data = p;
+    *len = n;
+    return VD_OK;
+}
+
+vd_status vd_page_result_unpack(vd_ctx *ctx, const void *data, size_t len,
+                                void *user, vd_page_result **out)
+{
+    *out = NULL;
+    packed_head h;
+    if (len < sizeof h)
+        return vd__fail(ctx, VD_ERR_FORMAT, "page result: truncated");
+    memcpy(&h, data, sizeof h);
+    if (h.magic != PACK_MAGIC || h.msg_len >= VD_ERRMSG_MAX ||
+        h.warn_len >= sizeof(((vd__page_out *)0)->warning) ||
+        (uint64_t)h.path_len + h.msg_len + h.warn_len + h.html_len !=
+            len - sizeof h)
+        return vd__fail(ctx, VD_ERR_FORMAT, "page result: malformed");
+    vd__task *t = vd__calloc(ctx, 1, sizeof(struct vd_page_result));
+    if (!t)
+        return VD_ERR_NOMEM;
+    const char *p = (const char *)data + sizeof h;
+    vd__buf_init(&t->out.html, ctx->opts.limits.max_html_bytes);
+    t->path = vd__strndup(ctx, p, h.path_len);
+    p += h.path_len;
+    if (!t->path || (h.html_len && vd__buf_append(ctx, &t->out.html,
+                                                  p + h.msg_len + h.warn_len,
+                                                  (size_t)h.html_len))) {
+        vd__task_free(t);
+        return VD_ERR_NOMEM;
+    }
+    memcpy(t->msg, p, h.msg_len);
+    memcpy(t->out.warning, p + h.msg_len, h.warn_len);
+    t->page = h.page;
+    t->status = (vd_status)h.status;
+    t->user = user;
+    t->out.map = h.map;
+    t->out.stats = h.stats;
+    intptr_t ei = (intptr_t)h.stats.engine;
+    t->out.stats.engine =
+        ei >= 0 && (size_t)ei < N_ENGINES ? engines[ei]->name : NULL;
+    *out = (vd_page_result *)t;
+    return VD_OK;
+}
+
+vd_status vd_page_result_new_error(vd_ctx *ctx, const char *path, int page,
+                                   vd_status status, const char *msg,
+                                   void *user, vd_page_result **out)
+{
+    *out = NULL;
+    vd__task *t = vd__calloc(ctx, 1, sizeof(struct vd_page_result));
+    if (!t)
+        return VD_ERR_NOMEM;
+    vd__buf_init(&t->out.html, ctx->opts.limits.max_html_bytes);
+    if (!(t->path = vd__strdup(ctx, path))) {
+        vd__task_free(t);
+        return VD_ERR_NOMEM;
+    }
+    t->page = page;
+    t->status = status ? status : VD_ERR_INTERNAL;
+    t->user = user;
+    snprintf(t->msg, sizeof t->msg, "%s", msg);
+    *out = (vd_page_result *)t;
+    return VD_OK;
+}

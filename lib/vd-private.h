@@ -23,7 +23,9 @@ struct vd_ctx {
     atomic_int cancel;       /* set by vd_ctx_cancel */
     char last_warn[512];     /* for collapsing repeated warnings */
     int warn_repeat;
-    struct vd_pool *pool; /* worker threads, made on first use */
+    struct vd_pool *pool;    /* worker threads, made on first use */
+    vd_progress_fn progress; /* vd_ctx_set_progress: told from where */
+    void *progress_user;     /* long work looks for cancellation */
 };
 
 /* ---- errors and logging (core-error.c, core-log.c) ---- */
@@ -57,9 +59,15 @@ void vd__log_flush(vd_ctx *ctx);
 #define vd__info(ctx, ...)  vd__log((ctx), VD_LOG_INFO, __VA_ARGS__)
 #define vd__debug(ctx, ...) vd__log((ctx), VD_LOG_DEBUG, __VA_ARGS__)
 
+/* Long loops call this between steps: it is also where they report
+ * progress (vd_ctx_set_progress). */
 static inline bool vd__cancelled(vd_ctx *ctx)
 {
-    return ctx && atomic_load_explicit(&ctx->cancel, memory_order_relaxed);
+    if (!ctx)
+        return false;
+    if (ctx->progress)
+        ctx->progress(ctx->progress_user);
+    return atomic_load_explicit(&ctx->cancel, memory_order_relaxed);
 }
 
 /* ---- allocation (core-alloc.c) ---- */

@@ -97,6 +97,14 @@ void vd_ctx_clear(vd_ctx *ctx);
  * VD_ERR_CANCELLED. Safe from a signal handler and from another thread. */
 void vd_ctx_cancel(vd_ctx *ctx);
 
+/* Called from inside long computations on CTX (each vision-encoder block,
+ * each prefill layer, each generated token), where they also look for
+ * vd_ctx_cancel, so a supervisor can tell slow work from a decoder that
+ * hangs. Keep FN cheap (it may run thousands of times a second) and
+ * thread-safe. NULL turns it off. */
+typedef void (*vd_progress_fn)(void *user);
+void vd_ctx_set_progress(vd_ctx *ctx, vd_progress_fn fn, void *user);
+
 /* Run-time version string, e.g. "0.1.0". */
 const char *vd_version(void);
 /* Compiled-in features, space separated: "pdf tiff png jpeg qwen remote

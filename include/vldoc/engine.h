@@ -184,6 +184,20 @@ vd_status vd_page_result_append(vd_ctx *ctx, const vd_page_result *r,
                                 vd_doc *doc);
 void vd_page_result_free(vd_page_result *r);
 
+/* A result as bytes, for another process running the same build (the
+ * CLI's supervisor: pages computed in a worker, documents built in the
+ * parent). On VD_OK the caller owns *data (vd_free). Unpack makes the
+ * result back with USER; VD_ERR_FORMAT when DATA is cut short. */
+vd_status vd_page_result_pack(vd_ctx *ctx, const vd_page_result *r, void **data,
+                              size_t *len);
+vd_status vd_page_result_unpack(vd_ctx *ctx, const void *data, size_t len,
+                                void *user, vd_page_result **out);
+/* A failed page that never reached an engine (its worker crashed or
+ * hung): STATUS and MSG ("FILE: page N: reason"), page PAGE (0-based). */
+vd_status vd_page_result_new_error(vd_ctx *ctx, const char *path, int page,
+                                   vd_status status, const char *msg,
+                                   void *user, vd_page_result **out);
+
 #ifdef __cplusplus
 }
 #endif
