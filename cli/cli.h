@@ -158,6 +158,11 @@ double cli_wallclock(void);
 
 /* ---- isolate.c: worker processes and their events ---- */
 
+/* Write / read all N bytes on FD, through EINTR and short counts; false
+ * on an error or end of file. */
+bool cli_write_full(int fd, const void *p, size_t n);
+bool cli_read_full(int fd, void *p, size_t n);
+
 /* Events a worker sends its parent (A, B: numbers; data: payload). */
 enum {
     CLI_EV_FILE_OPEN = 1, /* a: input; opening it */

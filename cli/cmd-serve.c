@@ -653,36 +653,6 @@ static int zyg_fd = -1; /* the server's end of the fork server's socket */
 static pid_t zyg_pid = -1;
 static pthread_mutex_t zyg_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static bool write_full(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        c += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-static bool read_full(int fd, void *p, size_t n)
-{
-    char *c = p;
-    while (n) {
-        ssize_t r = read(fd, c, n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return false;
-        c += r;
-        n -= (size_t)r;
-    }
-    return true;
-}
-
 /* Send BUF and the descriptor FD in one message. */
 static bool send_fd(int sock, const void *buf, size_t n, int fd)
 {
@@ -770,8 +740,8 @@ static void zyg_child(server *s, vd_engine **engp, const child_req *rq,
         run_convert(s, ctx, e, &j);
     child_answer a = { j.http,  j.failed_pages, j.body.oom,
                        j.ctype, j.retry_after,  j.body.n };
-    bool ok = write_full(out, &a, sizeof a) &&
-              (!a.n || write_full(out, j.body.p, a.n));
+    bool ok = cli_write_full(out, &a, sizeof a) &&
+              (!a.n || cli_write_full(out, j.body.p, a.n));
     _exit(ok ? 0 : 1);
 }
 
@@ -800,7 +770,7 @@ static void zygote(server *s, int sock)
             int st;
             if (waitpid(kids[k], &st, WNOHANG) == kids[k]) {
                 int t[2] = { ZYG_TRAILER, st };
-                write_full(outs[k], t, sizeof t);
+                cli_write_full(outs[k], t, sizeof t);
                 close(outs[k]);
                 kids[k] = kids[--nkids];
                 outs[k] = outs[nkids];
@@ -816,7 +786,7 @@ static void zygote(server *s, int sock)
             break; /* the server is gone */
         size_t sl = rq.tmp_len + rq.format_len + rq.password_len + 3;
         char *strs = sl < 65536 ? malloc(sl) : NULL;
-        if (!strs || !read_full(sock, strs, sl)) {
+        if (!strs || !cli_read_full(sock, strs, sl)) {
             free(strs);
             close(out);
             break;
@@ -834,7 +804,7 @@ static void zygote(server *s, int sock)
         } else {
             close(out);
         }
-        if (!write_full(sock, &reply, sizeof reply))
+        if (!cli_write_full(sock, &reply, sizeof reply))
             break;
     }
     for (int k = 0; k < nkids; k++)
@@ -901,10 +871,10 @@ static bool run_in_child(server *s, sjob *j)
     int32_t pid = -1;
     pthread_mutex_lock(&zyg_mu);
     bool sent = send_fd(zyg_fd, &rq, sizeof rq, p[1]) &&
-                write_full(zyg_fd, j->tmp, rq.tmp_len + 1) &&
-                write_full(zyg_fd, fmt, rq.format_len + 1) &&
-                write_full(zyg_fd, pw, rq.password_len + 1) &&
-                read_full(zyg_fd, &pid, sizeof pid);
+                cli_write_full(zyg_fd, j->tmp, rq.tmp_len + 1) &&
+                cli_write_full(zyg_fd, fmt, rq.format_len + 1) &&
+                cli_write_full(zyg_fd, pw, rq.password_len + 1) &&
+                cli_read_full(zyg_fd, &pid, sizeof pid);
     pthread_mutex_unlock(&zyg_mu);
     close(p[1]);
     if (!sent || pid <= 0) {

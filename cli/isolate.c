@@ -33,7 +33,7 @@ bool cli_in_worker(void)
     return ev_fd >= 0;
 }
 
-static bool write_all(int fd, const void *p, size_t n)
+bool cli_write_full(int fd, const void *p, size_t n)
 {
     const char *c = p;
     while (n) {
@@ -48,6 +48,21 @@ static bool write_all(int fd, const void *p, size_t n)
     return true;
 }
 
+bool cli_read_full(int fd, void *p, size_t n)
+{
+    char *c = p;
+    while (n) {
+        ssize_t r = read(fd, c, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        c += r;
+        n -= (size_t)r;
+    }
+    return true;
+}
+
 bool cli_ev_send(int type, int a, int b, const void *data, size_t len)
 {
     if (ev_fd < 0)
@@ -55,8 +70,8 @@ bool cli_ev_send(int type, int a, int b, const void *data, size_t len)
     ev_head h = { type, a, b, (uint32_t)len };
     /* engines may report tokens from their own threads */
     pthread_mutex_lock(&ev_mu);
-    bool ok =
-        write_all(ev_fd, &h, sizeof h) && (!len || write_all(ev_fd, data, len));
+    bool ok = cli_write_full(ev_fd, &h, sizeof h) &&
+              (!len || cli_write_full(ev_fd, data, len));
     pthread_mutex_unlock(&ev_mu);
     return ok;
 }
