@@ -81,56 +81,6 @@ static void row(const char *fmt, ...)
 /* ---- the machine's peaks: independent multiply-add chains in
  * registers, and a read of a buffer far larger than the caches ---- */
 
-/* 16 named accumulators with distinct starting values: an array would be
- * spilled to the stack, identical chains merged by the compiler. */
-#define CHAINS 16
-
-__attribute__((target("avx512f"))) static float loop_fma512(long it)
-{
-    __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    DECL16(__m512, _mm512_set1_ps);
-#define OPF(x) x = _mm512_fmadd_ps(x, b, c)
-    for (long k = 0; k < it; k++) {
-        STEP16(OPF);
-    }
-    return _mm512_reduce_add_ps(SUM16(_mm512_add_ps));
-}
-
-__attribute__((target("avx2,fma"))) static float loop_fma256(long it)
-{
-    __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    DECL16(__m256, _mm256_set1_ps);
-#define OPF2(x) x = _mm256_fmadd_ps(x, b, c)
-    for (long k = 0; k < it; k++) {
-        STEP16(OPF2);
-    }
-    float o[8];
-    _mm256_storeu_ps(o, SUM16(_mm256_add_ps));
-    return o[0];
-}
-
-__attribute__((target("avx512f,avx512bf16"))) static float loop_bf16(long it)
-{
-    __m512bh x = (__m512bh)_mm512_set1_epi32(0x3F803F80);
-    DECL16(__m512, _mm512_set1_ps);
-#define OPB(v) v = _mm512_dpbf16_ps(v, x, x)
-    for (long k = 0; k < it; k++) {
-        STEP16(OPB);
-    }
-    return _mm512_reduce_add_ps(SUM16(_mm512_add_ps));
-}
-
-__attribute__((target("avx512f,avx512vnni"))) static float loop_int8(long it)
-{
-    __m512i x = _mm512_set1_epi8(1);
-    DECL16(__m512i, _mm512_set1_epi32);
-#define OPI(v) v = _mm512_dpbusd_epi32(v, x, x)
-    for (long k = 0; k < it; k++) {
-        STEP16(OPI);
-    }
-    return (float)_mm512_reduce_add_epi32(SUM16(_mm512_add_epi32));
-}
-
 typedef struct peak_arg {
     int kind; /* 0 fp32 FMA, 1 bf16 dot, 2 int8 dot */
     long it;
@@ -139,21 +89,6 @@ typedef struct peak_arg {
     volatile float sink;
     atomic_long next; /* bandwidth: next 4 MiB chunk */
 } peak_arg;
-
-__attribute__((target("avx2"))) static float sum256(const float *p, size_t n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i + 32 <= n; i += 32) {
-        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
-        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
-        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
-        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
-    }
-    float o[8];
-    _mm256_storeu_ps(
-        o, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    return o[0];
-}
 
 static void peak_run(void *arg, int ith, int nth)
 {
@@ -172,16 +107,16 @@ static void peak_run(void *arg, int ith, int nth)
             if (c * ch >= p->n)
                 break;
             size_t m = p->n - c * ch < ch ? p->n - c * ch : ch;
-            r += sum256(p->buf + c * ch, m);
+            r += bench_sum256(p->buf + c * ch, m);
         }
     } else if (p->kind == 1) {
-        r = loop_bf16(p->it);
+        r = bench_bf16(p->it);
     } else if (p->kind == 2) {
-        r = loop_int8(p->it);
+        r = bench_int8(p->it);
     } else if (vd__isa_active() >= VD_ISA_AVX512) {
-        r = loop_fma512(p->it);
+        r = bench_fma512(p->it);
     } else {
-        r = loop_fma256(p->it);
+        r = bench_fma256(p->it);
     }
     if (ith == 0)
         p->sink = r;
@@ -210,12 +145,12 @@ static void machine(vd_ctx *ctx, b_machine *mc)
     peak_arg a = { 0, it, NULL, 0, 0, 0 };
     double lanes = isa >= VD_ISA_AVX512 ? 16 : 8;
     if (isa >= VD_ISA_AVX2)
-        mc->fma = 2 * lanes * CHAINS * (double)it * nth / timed(pool, &a);
+        mc->fma = 2 * lanes * BENCH_CHAINS * (double)it * nth / timed(pool, &a);
     if (isa >= VD_ISA_AVX512BF16) {
         a.kind = 1; /* 32 pairs: 64 FLOP per lane group */
-        mc->bf16 = 64.0 * CHAINS * (double)it * nth / timed(pool, &a);
+        mc->bf16 = 64.0 * BENCH_CHAINS * (double)it * nth / timed(pool, &a);
         a.kind = 2; /* 64 byte products, 128 OP */
-        mc->int8 = 128.0 * CHAINS * (double)it * nth / timed(pool, &a);
+        mc->int8 = 128.0 * BENCH_CHAINS * (double)it * nth / timed(pool, &a);
     }
     size_t n = (size_t)256 << 20; /* 1 GiB of floats */
     float *buf = vd__aligned_alloc(ctx, n * sizeof *buf);

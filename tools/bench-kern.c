@@ -43,58 +43,6 @@ static double median(double *v, int n)
 
 /* ---- peaks: loops of independent multiply-adds in registers ---- */
 
-/* 16 named accumulators (an array ends up on the stack): enough
- * independent chains to cover any latency at two operations per cycle. */
-#define ACCS 16
-
-__attribute__((target("avx512f"))) static double fma_loop(long iters)
-{
-    __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    DECL16(__m512, _mm512_set1_ps);
-#define OPF(x) x = _mm512_fmadd_ps(x, b, c)
-    for (long it = 0; it < iters; it++) {
-        STEP16(OPF);
-    }
-    return (double)_mm512_reduce_add_ps(SUM16(_mm512_add_ps));
-}
-
-__attribute__((target("avx2,fma"))) static double fma_loop256(long iters)
-{
-    __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    DECL16(__m256, _mm256_set1_ps);
-#define OPF2(x) x = _mm256_fmadd_ps(x, b, c)
-    for (long it = 0; it < iters; it++) {
-        STEP16(OPF2);
-    }
-    float out[8];
-    _mm256_storeu_ps(out, SUM16(_mm256_add_ps));
-    return out[0];
-}
-
-__attribute__((target("avx512f,avx512bf16"))) static double
-bf16_loop(long iters)
-{
-    __m512bh x = (__m512bh)_mm512_set1_epi32(0x3F803F80);
-    DECL16(__m512, _mm512_set1_ps);
-#define OPB(v) v = _mm512_dpbf16_ps(v, x, x)
-    for (long it = 0; it < iters; it++) {
-        STEP16(OPB);
-    }
-    return (double)_mm512_reduce_add_ps(SUM16(_mm512_add_ps));
-}
-
-__attribute__((target("avx512f,avx512vnni"))) static double
-int8_loop(long iters)
-{
-    __m512i x = _mm512_set1_epi8(1);
-    DECL16(__m512i, _mm512_set1_epi32);
-#define OPI(v) v = _mm512_dpbusd_epi32(v, x, x)
-    for (long it = 0; it < iters; it++) {
-        STEP16(OPI);
-    }
-    return (double)_mm512_reduce_add_epi32(SUM16(_mm512_add_epi32));
-}
-
 typedef struct peak_arg {
     int kind; /* 0 fma512, 1 fma256, 2 bf16, 3 int8 */
     long iters;
@@ -104,10 +52,10 @@ typedef struct peak_arg {
 static void peak_run(void *arg, int ith, int nth)
 {
     peak_arg *p = arg;
-    double r = p->kind == 0   ? fma_loop(p->iters)
-               : p->kind == 1 ? fma_loop256(p->iters)
-               : p->kind == 2 ? bf16_loop(p->iters)
-                              : int8_loop(p->iters);
+    double r = p->kind == 0   ? bench_fma512(p->iters)
+               : p->kind == 1 ? bench_fma256(p->iters)
+               : p->kind == 2 ? bench_bf16(p->iters)
+                              : bench_int8(p->iters);
     if (ith == 0)
         p->sink = r;
     (void)nth;
@@ -117,10 +65,10 @@ static void peak_run(void *arg, int ith, int nth)
 static double peak(int kind, vd__pool *p)
 {
     long iters = quick ? 2000000 : 10000000;
-    double per = kind == 0   ? ACCS * 32.0
-                 : kind == 1 ? ACCS * 16.0
-                 : kind == 2 ? ACCS * 64.0
-                             : ACCS * 128.0;
+    double per = kind == 0   ? BENCH_CHAINS * 32.0
+                 : kind == 1 ? BENCH_CHAINS * 16.0
+                 : kind == 2 ? BENCH_CHAINS * 64.0
+                             : BENCH_CHAINS * 128.0;
     double t[5];
     int n = quick ? 3 : 5;
     peak_arg a = { kind, iters, 0 };
@@ -141,35 +89,6 @@ typedef struct bw_arg {
     double sink;
 } bw_arg;
 
-__attribute__((target("avx512f"))) static double sum512(const float *p,
-                                                        size_t n)
-{
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i + 64 <= n; i += 64) {
-        a0 = _mm512_add_ps(a0, _mm512_load_ps(p + i));
-        a1 = _mm512_add_ps(a1, _mm512_load_ps(p + i + 16));
-        a2 = _mm512_add_ps(a2, _mm512_load_ps(p + i + 32));
-        a3 = _mm512_add_ps(a3, _mm512_load_ps(p + i + 48));
-    }
-    return (double)_mm512_reduce_add_ps(
-        _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-}
-
-__attribute__((target("avx2"))) static double sum256(const float *p, size_t n)
-{
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    for (size_t i = 0; i + 32 <= n; i += 32) {
-        a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
-        a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
-        a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
-        a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
-    }
-    float out[8];
-    _mm256_storeu_ps(
-        out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    return out[0];
-}
-
 static void bw_run(void *arg, int ith, int nth)
 {
     bw_arg *b = arg;
@@ -177,7 +96,8 @@ static void bw_run(void *arg, int ith, int nth)
     vd__split((int64_t)(b->n / 4096), ith, nth, &c0, &c1);
     const float *p = b->buf + (size_t)c0 * 4096;
     size_t n = (size_t)(c1 - c0) * 4096;
-    double s = vd__isa_active() >= VD_ISA_AVX512 ? sum512(p, n) : sum256(p, n);
+    double s = vd__isa_active() >= VD_ISA_AVX512 ? bench_sum512(p, n)
+                                                 : bench_sum256(p, n);
     if (ith == 0)
         b->sink = s;
 }
