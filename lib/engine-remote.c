@@ -55,7 +55,7 @@ typedef struct remote {
     req *ready;               /* encoded (or failed): to start */
     int encoding;             /* queued + being encoded + ready */
     pthread_t *enc;
-    int nenc;
+    int nenc, want_enc; /* started, and to start with the first page */
     bool enc_stop;
 } remote;
 
@@ -969,6 +969,18 @@ static void *encoder(void *arg)
     return NULL;
 }
 
+static void start_encoders(vd_ctx *ctx, remote *r)
+{
+    int n = r->want_enc;
+    r->want_enc = 0;
+    r->enc = vd__calloc(ctx, (size_t)n, sizeof *r->enc);
+    for (int i = 0; r->enc && i < n; i++) {
+        if (pthread_create(&r->enc[i], NULL, encoder, r) != 0)
+            break;
+        r->nenc++;
+    }
+}
+
 /* Send IMG (already at its model size; owned from here) for task T. */
 static vd_status submit_image(vd_ctx *ctx, remote *r, vd_image *img,
                               const vd_engine_opts *call, vd__task *t)
@@ -992,6 +1004,8 @@ static vd_status submit_image(vd_ctx *ctx, remote *r, vd_image *img,
     vd__buf_init(&q->line, r->resp_max);
     vd__buf_init(&q->content, ctx->opts.limits.max_html_bytes);
     t->priv = q;
+    if (r->want_enc && !r->enc)
+        start_encoders(ctx, r); /* none started: pages encode inline */
     pthread_mutex_lock(&r->mu);
     r->encoding++;
     if (r->nenc > 0) {
@@ -1340,18 +1354,11 @@ static vd_status remote_open(vd_ctx *ctx, const vd_engine_opts *o, void **state)
         nenc = o->jobs;
     if (nenc < 1)
         nenc = 1;
-    if (o->jobs > 1) {
-        r->enc = vd__calloc(ctx, (size_t)nenc, sizeof *r->enc);
-        if (!r->enc) {
-            remote_close(r);
-            return VD_ERR_NOMEM;
-        }
-        for (int i = 0; i < nenc; i++) {
-            if (pthread_create(&r->enc[i], NULL, encoder, r) != 0)
-                break;
-            r->nenc++;
-        }
-    }
+    /* started with the first page, not here: a process that opens the
+     * engine and then forks workers (vldoc convert's isolation) must not
+     * fork while these threads run - one caught inside malloc would leave
+     * its lock held in the child forever */
+    r->want_enc = o->jobs > 1 ? nenc : 0;
     if (!r->model) {
         vd_status st = discover_model(ctx, r);
         if (st) {
