@@ -272,13 +272,22 @@ static double text_bytes(const vd__qwen_model *m)
                         vd__mat_scale_bytes(h->dt, h->rows, h->cols));
 }
 
-static int32_t argmax(const float *x, int n)
+vd_status b_decode(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
+                   int64_t pos, int n, float *logits, float *e1)
 {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
+    int V = m->cfg.text.vocab;
+    vd_status st = VD_OK;
+    for (int d = 0; st == VD_OK && d < n; d++) {
+        int32_t best = 0, p = (int32_t)(pos + d);
+        for (int32_t i = 1; i < V; i++)
+            if (logits[i] > logits[best])
+                best = i;
+        int32_t p3[3] = { p, p, p };
+        st = vd__qwen_embed(ctx, m, &best, 1, e1);
+        if (st == VD_OK)
+            st = vd__qwen_forward(ctx, s, e1, p3, 1, NULL, logits);
+    }
+    return st;
 }
 
 /* The logits of configuration CI after the first prompt against the exact
@@ -373,15 +382,9 @@ static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
                 continue;
             /* decoding after the first prompt */
             t0 = vd__now();
-            int d = 0;
-            for (; d < o->decode; d++) {
-                int32_t best = argmax(logits, V), p = n + d;
-                int32_t p3[3] = { p, p, p };
-                if (vd__qwen_embed(ctx, m, &best, 1, e1) != VD_OK ||
-                    vd__qwen_forward(ctx, s, e1, p3, 1, NULL, logits) != VD_OK)
-                    break;
-            }
-            td[k] = d == o->decode ? vd__now() - t0 : -1;
+            td[k] = b_decode(ctx, m, s, n, o->decode, logits, e1) == VD_OK
+                        ? vd__now() - t0
+                        : -1;
         }
         if (k < o->runs && k < 16) {
             fprintf(stderr, "bench-engine: prefill %d: %s\n", n,

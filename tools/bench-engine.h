@@ -70,6 +70,12 @@ typedef struct b_opts {
     int kv_bf16;
 } b_opts;
 
+/* bench-engine.c: N greedy tokens after the prompt whose last logits are
+ * in LOGITS, the first at position POS (all three rope sections); E1
+ * holds one token's embedding. */
+vd_status b_decode(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
+                   int64_t pos, int n, float *logits, float *e1);
+
 /* bench-vision.c */
 double b_median(double *v, int n);
 void b_peak_reset(void);

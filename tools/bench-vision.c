@@ -165,23 +165,11 @@ static vd_status page_decode(vd_ctx *ctx, const vd__qwen_model *m,
                              vd__qwen_state *s, const vd__qwen_mm_prompt *pr,
                              int n, float *logits, double *secs)
 {
-    int V = m->cfg.text.vocab;
     float *e1 = vd__aligned_alloc(ctx, (size_t)m->cfg.text.hidden * 4);
     if (!e1)
         return VD_ERR_NOMEM;
-    vd_status st = VD_OK;
     double t0 = vd__now();
-    for (int d = 0; st == VD_OK && d < n; d++) {
-        int32_t best = 0;
-        for (int i = 1; i < V; i++)
-            if (logits[i] > logits[best])
-                best = i;
-        int32_t p = (int32_t)(pr->ids.n + d + pr->delta);
-        int32_t p3[3] = { p, p, p };
-        st = vd__qwen_embed(ctx, m, &best, 1, e1);
-        if (st == VD_OK)
-            st = vd__qwen_forward(ctx, s, e1, p3, 1, NULL, logits);
-    }
+    vd_status st = b_decode(ctx, m, s, pr->ids.n + pr->delta, n, logits, e1);
     *secs = vd__now() - t0;
     vd__aligned_free(e1);
     return st;
