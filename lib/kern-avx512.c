@@ -354,24 +354,18 @@ static void quant_act(int8_t *q, float *s, int32_t *sum, const float *x,
 
 #define GEMV_MAX 4
 
-/* Rows are often exactly one 4 KiB page (2048 bf16), and the hardware
- * prefetchers stop at page ends, so each group of rows prefetches the
- * next group at the same offset: the stream never waits for DRAM. */
-#define PF_ROWS 4
-/* Rows one at a time prefetch this far ahead: about one DRAM latency of
- * streaming at full bandwidth, whatever the row size. */
+/* GEMV rows are read one at a time as one sequential stream, prefetched
+ * this far ahead: about one DRAM latency of streaming at full bandwidth.
+ * The hardware prefetchers stop at 4 KiB page ends (one bf16 row of 2048),
+ * the software prefetch does not. Quantized rows prefetch at least
+ * PF_ROWS rows ahead. */
 #define PF_BYTES 16384
+#define PF_ROWS  4
 
 INLINE int64_t pf_rows(int64_t rs)
 {
     int64_t n = PF_BYTES / (rs > 0 ? rs : 1);
     return n < PF_ROWS ? PF_ROWS : n;
-}
-
-INLINE void prefetch_rows(const unsigned char *p, int64_t stride, int n)
-{
-    for (int j = 0; j < n; j++)
-        _mm_prefetch((const char *)(p + j * stride), _MM_HINT_T0);
 }
 
 INLINE __m512 load_w16u(const vd__mat *w, const void *p)
