@@ -136,6 +136,21 @@ static double timed(vd__pool *pool, peak_arg *a)
     return b_median(t, 5);
 }
 
+/* Read bandwidth over a buffer of BYTES (0 when it cannot be measured). */
+static double read_bw(vd_ctx *ctx, size_t bytes)
+{
+    size_t n = bytes / sizeof(float);
+    double bw = 0;
+    float *buf = vd__aligned_alloc(ctx, n * sizeof *buf);
+    if (buf && vd__isa_active() >= VD_ISA_AVX2) {
+        memset(buf, 0, n * sizeof *buf);
+        peak_arg b = { 0, 0, buf, n, 0, 0 };
+        bw = (double)n * sizeof *buf / timed(vd__ctx_pool(ctx), &b);
+    }
+    vd__aligned_free(buf);
+    return bw;
+}
+
 static void machine(vd_ctx *ctx, b_machine *mc)
 {
     vd__pool *pool = vd__ctx_pool(ctx);
@@ -152,14 +167,7 @@ static void machine(vd_ctx *ctx, b_machine *mc)
         a.kind = 2; /* 64 byte products, 128 OP */
         mc->int8 = 128.0 * BENCH_CHAINS * (double)it * nth / timed(pool, &a);
     }
-    size_t n = (size_t)256 << 20; /* 1 GiB of floats */
-    float *buf = vd__aligned_alloc(ctx, n * sizeof *buf);
-    if (buf && isa >= VD_ISA_AVX2) {
-        memset(buf, 0, n * sizeof *buf);
-        peak_arg b = { 0, 0, buf, n, 0, 0 };
-        mc->bw = (double)n * sizeof *buf / timed(pool, &b);
-    }
-    vd__aligned_free(buf);
+    mc->bw = read_bw(ctx, (size_t)1 << 30);
 }
 
 /* ---- tokenizer ---- */
@@ -368,7 +376,7 @@ static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
     vd__qwen_forward(ctx, s, x, pos, maxn < 8 ? maxn : 8, NULL, logits);
     for (int pi = 0; pi < o->nprefill; pi++) {
         int n = o->prefill[pi];
-        double tp[16], td[16];
+        double tp[16], td[16], bw[16];
         int k = 0;
         for (; k < o->runs && k < 16; k++) {
             vd__qwen_state_reset(s);
@@ -385,6 +393,10 @@ static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
             td[k] = b_decode(ctx, m, s, n, o->decode, logits, e1) == VD_OK
                         ? vd__now() - t0
                         : -1;
+            /* this machine's bandwidth moves with its neighbours from
+             * minute to minute: the decode's share is taken against a
+             * read measured right after it */
+            bw[k] = read_bw(ctx, (size_t)512 << 20);
         }
         if (k < o->runs && k < 16) {
             fprintf(stderr, "bench-engine: prefill %d: %s\n", n,
@@ -398,8 +410,12 @@ static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
                 r->pre_s[ci][pi], n / r->pre_s[ci][pi]);
         if (pi == 0 && o->decode) {
             r->dec_s[ci] = b_median(td, k);
-            fprintf(stderr, "# decode %d: %.2f s, %.2f tokens/s\n", o->decode,
-                    r->dec_s[ci], o->decode / r->dec_s[ci]);
+            r->dec_bw[ci] = b_median(bw, k);
+            fprintf(stderr,
+                    "# decode %d: %.2f s, %.2f tokens/s; memory read %.1f "
+                    "GB/s right after\n",
+                    o->decode, r->dec_s[ci], o->decode / r->dec_s[ci],
+                    r->dec_bw[ci] / 1e9);
         }
     }
     r->text_gb[ci] = text_bytes(m) / 1e9;
@@ -548,7 +564,8 @@ static void print_tables(const b_opts *o, const b_machine *mc,
     for (int p = 0; p < o->nprefill; p++)
         row(" prefill %d: tok/s | GFLOP/s (of peak) | llama.cpp |",
             o->prefill[p]);
-    row(" decode %d: tok/s | GB/s (of bandwidth) | bound tok/s | llama.cpp "
+    row(" decode %d: tok/s | GB/s (of the read GB/s right after) | bound "
+        "tok/s | llama.cpp "
         "|\n|---|---|---|",
         o->decode);
     for (int p = 0; p < o->nprefill; p++)
@@ -576,13 +593,13 @@ static void print_tables(const b_opts *o, const b_machine *mc,
             else
                 row(" %s | | %s |", s < 0 ? "failed" : "-", b);
         }
-        double ds = r->dec_s[i];
+        double ds = r->dec_s[i], bwi = r->dec_bw[i] > 0 ? r->dec_bw[i] : mc->bw;
         if (ds > 0) {
             double gbs = o->decode * r->text_gb[i] / ds;
-            snprintf(a, sizeof a, "%.1f (%.0f%%)", gbs,
-                     mc->bw > 0 ? 100 * gbs * 1e9 / mc->bw : 0);
+            snprintf(a, sizeof a, "%.1f (%.0f%% of %.1f)", gbs,
+                     bwi > 0 ? 100 * gbs * 1e9 / bwi : 0, bwi / 1e9);
             snprintf(b, sizeof b, "%.1f",
-                     mc->bw > 0 ? mc->bw / 1e9 / r->text_gb[i] : 0);
+                     bwi > 0 ? bwi / 1e9 / r->text_gb[i] : 0);
             snprintf(d, sizeof d, "%.2f", o->decode / ds);
         } else {
             snprintf(a, sizeof a, "-");
