@@ -219,7 +219,7 @@ static vd_status qwen_page(vd_ctx *ctx, void *state, vd_input *in, int page,
     vd__qwen_state_reset(e->s);
     st = vd__qwen_generate(ctx, e->s, pr.ids.v, x, pr.pos, n, pr.delta, &go,
                            &res);
-    vd__qwen_state_reset(e->s);
+    vd__qwen_state_release(e->s);
     ps->prefill_seconds = res.t_prefill;
     ps->decode_seconds = res.t_decode;
     ps->generated_tokens = (int)res.ids.n;

@@ -209,6 +209,15 @@ void vd__qwen_state_reset(vd__qwen_state *s)
     s->len = 0;
 }
 
+void vd__qwen_state_release(vd__qwen_state *s)
+{
+    s->len = 0;
+    kv_release(s);
+    vd__aligned_free(s->act);
+    s->act = NULL;
+    s->abatch = 0;
+}
+
 vd_status vd__qwen_state_reserve(vd_ctx *ctx, vd__qwen_state *s, int64_t n_ctx)
 {
     if (n_ctx <= s->cap)

@@ -379,6 +379,10 @@ vd_status vd__qwen_state_new(vd_ctx *ctx, const vd__qwen_model *m,
 void vd__qwen_state_free(vd__qwen_state *s);
 /* Forget the cached tokens (keeps the memory). */
 void vd__qwen_state_reset(vd__qwen_state *s);
+/* Forget the cached tokens and free the KV cache and activation buffers:
+ * between pages, so the next page's vision encoder does not run with the
+ * last prompt's cache still held (0.3 GB for a 3B page in f32). */
+void vd__qwen_state_release(vd__qwen_state *s);
 /* Let the session hold up to N_CTX tokens (keeps what is cached; memory
  * still follows use). */
 vd_status vd__qwen_state_reserve(vd_ctx *ctx, vd__qwen_state *s, int64_t n_ctx);

@@ -420,7 +420,7 @@ static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
     }
     r->text_gb[ci] = text_bytes(m) / 1e9;
 done:
-    vd__qwen_state_reset(s);
+    vd__qwen_state_release(s);
     free(ids);
     free(pos);
     vd__aligned_free(x);

@@ -228,6 +228,7 @@ void b_page(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
                              &r->page_dec_s[ci]);
         vd__aligned_free(x);
         vd__qwen_mm_prompt_free(&pr);
+        vd__qwen_state_release(s); /* as the engine does between pages */
     }
     if (st) {
         fprintf(stderr, "bench-engine: A4 page, %s: %s\n", c->name,

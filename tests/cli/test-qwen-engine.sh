@@ -66,6 +66,16 @@ for fmt in md json html text jsonl qwenvl; do
   ok $ok "TIFF -f $fmt: auto picks qwen, 364x532, 6 tokens, valid output (rc $rc)"
 done
 
+# two inputs in one run: the engine frees its KV cache between pages and
+# the second page, the same scan, must come out token for token the same
+ln -s "$TIF" "$T_TMP/again.tif"
+mkdir -p "$T_TMP/two"
+"$VLDOC" $Q --max-new-tokens 6 -f qwenvl -o "$T_TMP/two/" "$TIF" \
+  "$T_TMP/again.tif" 2>"$T_TMP/two.err"
+first="$T_TMP/two/$(basename "$TIF" .tif).qwenvl.html"
+[ -s "$first" ] && cmp -s "$first" "$T_TMP/two/again.qwenvl.html"
+ok $? "two inputs in one run: the second page's output equals the first's"
+
 # the page time limit: hit in the vision encoder, the page fails cleanly
 "$VLDOC" $Q --page-timeout 0.000001 -f json "$TIF" >"$T_TMP/to.json" \
   2>"$T_TMP/to.err"; rc=$?

@@ -256,6 +256,16 @@ static void run_model(vd_ctx *ctx, const char *shared, const char *name)
     s = vd__qwen_forward(ctx, st, x, pos, n, NULL, logits2);
     float *wl = refs_f32(rs, "logits_last", NULL);
     check_close("logits with prefill batches of 7", logits2, wl, V);
+
+    /* between pages the engine frees the cache and activations; the
+     * session then allocates them again and gives the same logits */
+    vd__qwen_state_release(st);
+    memset(logits2, 0, (size_t)V * sizeof(float));
+    s = vd__qwen_forward(ctx, st, x, pos, n, NULL, logits2);
+    tap_ok(s == VD_OK, "%s: prefill after vd__qwen_state_release: %s", name,
+           vd_ctx_errmsg(ctx));
+    check_close("logits after the session's memory was released", logits2, wl,
+                V);
     free(wl);
     free(logits2);
 
