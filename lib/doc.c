@@ -3,6 +3,7 @@
  * nodes, keeps page warnings and answers the accessors. Never prints. */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "doc-private.h"
@@ -206,9 +207,25 @@ vd_status vd_doc_add_page_error(vd_ctx *ctx, vd_doc *d, int page_no,
     return pg->error ? VD_OK : VD_ERR_NOMEM;
 }
 
+/* MSG without a leading "SOURCE: page N: " of its own page: engine errors
+ * that become warnings carry it, and the page and the log add their own. */
+static const char *page_local(const vd_doc *d, const vd_page *pg,
+                              const char *msg)
+{
+    char pre[64];
+    size_t n = d->source ? strlen(d->source) : 0;
+    if (!n || strncmp(msg, d->source, n) != 0)
+        return msg;
+    int k = snprintf(pre, sizeof pre, ": page %d: ", pg->number + 1);
+    if (k > 0 && strncmp(msg + n, pre, (size_t)k) == 0)
+        return msg + n + k;
+    return msg;
+}
+
 vd_status vd_page_add_warning(vd_ctx *ctx, vd_doc *d, vd_page *pg,
                               const char *msg)
 {
+    msg = page_local(d, pg, msg);
     vd__warn(ctx, "%s: page %d: %s", d->source, pg->number + 1, msg);
     if (pg->nwarn > 0 && strcmp(pg->warnings[pg->nwarn - 1], msg) == 0) {
         pg->warn_counts[pg->nwarn - 1]++;

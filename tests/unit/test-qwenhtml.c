@@ -656,6 +656,13 @@ static void test_api(void)
                vd_page_warning_repeats(pg, w0) == 2 &&
                !strcmp(vd_page_warning(pg, w0 + 1), "bad \xEF\xBF\xBD"),
            "warnings collapse repeats and are repaired to UTF-8");
+    vd_page_add_warning(ctx, d, pg, "t.html: page 1: cut at 6 tokens");
+    vd_page_add_warning(ctx, d, pg, "t.html: page 2: other page");
+    tap_ok(
+        vd_page_warning_count(pg) == w0 + 4 &&
+            !strcmp(vd_page_warning(pg, w0 + 2), "cut at 6 tokens") &&
+            !strcmp(vd_page_warning(pg, w0 + 3), "t.html: page 2: other page"),
+        "a warning drops its own file and page prefix, not another's");
     vd_page_stats st = { 0 };
     char eng[8] = "qwen";
     st.engine = eng;
