@@ -376,7 +376,7 @@ static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
     vd__qwen_forward(ctx, s, x, pos, maxn < 8 ? maxn : 8, NULL, logits);
     for (int pi = 0; pi < o->nprefill; pi++) {
         int n = o->prefill[pi];
-        double tp[16], td[16], bw[16];
+        double tp[16], td[16], bw[32];
         int k = 0;
         for (; k < o->runs && k < 16; k++) {
             vd__qwen_state_reset(s);
@@ -388,15 +388,16 @@ static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
                 accuracy(logits, V, c, ci, r);
             if (pi != 0 || !o->decode)
                 continue;
-            /* decoding after the first prompt */
+            /* decoding after the first prompt; this machine's bandwidth
+             * moves with its neighbours from minute to minute, so the
+             * decode's share is taken against reads just before and just
+             * after it */
+            bw[2 * k] = read_bw(ctx, (size_t)512 << 20);
             t0 = vd__now();
             td[k] = b_decode(ctx, m, s, n, o->decode, logits, e1) == VD_OK
                         ? vd__now() - t0
                         : -1;
-            /* this machine's bandwidth moves with its neighbours from
-             * minute to minute: the decode's share is taken against a
-             * read measured right after it */
-            bw[k] = read_bw(ctx, (size_t)512 << 20);
+            bw[2 * k + 1] = read_bw(ctx, (size_t)512 << 20);
         }
         if (k < o->runs && k < 16) {
             fprintf(stderr, "bench-engine: prefill %d: %s\n", n,
@@ -410,10 +411,10 @@ static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
                 r->pre_s[ci][pi], n / r->pre_s[ci][pi]);
         if (pi == 0 && o->decode) {
             r->dec_s[ci] = b_median(td, k);
-            r->dec_bw[ci] = b_median(bw, k);
+            r->dec_bw[ci] = b_median(bw, 2 * k);
             fprintf(stderr,
                     "# decode %d: %.2f s, %.2f tokens/s; memory read %.1f "
-                    "GB/s right after\n",
+                    "GB/s around it\n",
                     o->decode, r->dec_s[ci], o->decode / r->dec_s[ci],
                     r->dec_bw[ci] / 1e9);
         }
@@ -564,7 +565,7 @@ static void print_tables(const b_opts *o, const b_machine *mc,
     for (int p = 0; p < o->nprefill; p++)
         row(" prefill %d: tok/s | GFLOP/s (of peak) | llama.cpp |",
             o->prefill[p]);
-    row(" decode %d: tok/s | GB/s (of the read GB/s right after) | bound "
+    row(" decode %d: tok/s | GB/s (of the read GB/s around it) | bound "
         "tok/s | llama.cpp "
         "|\n|---|---|---|",
         o->decode);

@@ -41,7 +41,7 @@ typedef struct b_results {
     double pre_s[B_MAX_CONFIGS][B_MAX_PREFILL];
     double pre_gflop[B_MAX_PREFILL];
     double dec_s[B_MAX_CONFIGS];  /* for all decoded tokens */
-    double dec_bw[B_MAX_CONFIGS]; /* read bandwidth right after decoding */
+    double dec_bw[B_MAX_CONFIGS]; /* read bandwidth around decoding */
     /* the A4 page: encode + prefill of its prompt */
     double page_enc_s[B_MAX_CONFIGS], page_pre_s[B_MAX_CONFIGS];
     double page_rss[B_MAX_CONFIGS];
