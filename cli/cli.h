@@ -213,14 +213,40 @@ bool cli_worker_stop(cli_worker *w, int sig, double grace);
 void cli_worker_free(cli_worker *w);
 /* "crashed (signal 11, Segmentation fault)" from W->status. */
 void cli_worker_death(const cli_worker *w, char *buf, size_t n);
-/* The memory guard: anonymous memory (RssAnon) of the worker in MB; the
- * default limit (3/4 of the machine's memory, 0 when unknown); and, at
- * most twice a second, whether W uses more than LIMIT_MB (then *USED_MB
- * says how much). A decoder looping on a hostile file can grow without
- * bound long before the stall timeout. */
-long cli_worker_anon_mb(const cli_worker *w);
-long cli_worker_memory_default(void);
-bool cli_worker_over_memory(cli_worker *w, long limit_mb, long *used_mb);
+/* The limits convert and render hold their workers to, and their options
+ * (CLI_ISOLATION_LONGOPTS in each command's table). */
+typedef struct cli_isolation {
+    bool off;             /* --no-isolate: run in this process */
+    double stall_timeout; /* --stall-timeout: seconds without an event */
+    long worker_mb;       /* --worker-memory; -1: 3/4 of the machine's */
+} cli_isolation;
+
+enum {
+    CLI_OPT_STALL_TIMEOUT = 0x400,
+    CLI_OPT_NO_ISOLATE,
+    CLI_OPT_WORKER_MEMORY
+};
+/* clang-format off */
+#define CLI_ISOLATION_LONGOPTS                                              \
+    { "stall-timeout", required_argument, NULL, CLI_OPT_STALL_TIMEOUT },    \
+    { "no-isolate", no_argument, NULL, CLI_OPT_NO_ISOLATE },                \
+    { "worker-memory", required_argument, NULL, CLI_OPT_WORKER_MEMORY }
+/* clang-format on */
+
+void cli_isolation_init(cli_isolation *o);
+/* Option OPT with ARG when it is one of the three: 1 taken, -1 a bad
+ * value (said on stderr), 0 not one of them. */
+int cli_isolation_opt(cli_isolation *o, int opt, const char *arg);
+
+/* The guards, each killing W and saying why in WHY (WHO: what runs in
+ * the worker, "the PDF decoder"): its anonymous memory (RssAnon, looked
+ * at twice a second) over O's limit - a decoder looping on a hostile file
+ * can grow without bound long before the stall timeout; no event for O's
+ * stall timeout. */
+bool cli_worker_too_big(cli_worker *w, const cli_isolation *o, const char *who,
+                        char *why, size_t n);
+bool cli_worker_stalled(cli_worker *w, const cli_isolation *o, const char *who,
+                        char *why, size_t n);
 /* "PDF", "TIFF", "PNG", "JPEG" from the file's first bytes, or "input". */
 const char *cli_decoder_name(const char *path);
 

@@ -157,9 +157,6 @@ enum {
     OPT_PRECISION,
     OPT_WEIGHTS,
     OPT_KV,
-    OPT_STALL_TIMEOUT,
-    OPT_NO_ISOLATE,
-    OPT_WORKER_MEMORY,
 };
 
 static const struct option long_opts[] = {
@@ -199,9 +196,7 @@ static const struct option long_opts[] = {
     { "precision", required_argument, NULL, OPT_PRECISION },
     { "weights", required_argument, NULL, OPT_WEIGHTS },
     { "kv", required_argument, NULL, OPT_KV },
-    { "stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT },
-    { "no-isolate", no_argument, NULL, OPT_NO_ISOLATE },
-    { "worker-memory", required_argument, NULL, OPT_WORKER_MEMORY },
+    CLI_ISOLATION_LONGOPTS,
     { "threads", required_argument, NULL, 't' },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
@@ -224,9 +219,7 @@ typedef struct job {
     vd_engine_opts eng_opts;
     vd_write_opts wr_opts;
     char *prompt_buf;
-    bool no_isolate;      /* run in this process */
-    double stall_timeout; /* seconds without progress: a hung worker */
-    long worker_mb;       /* memory guard; -1: the default */
+    cli_isolation iso;
 } job;
 
 static int print_version(void)
@@ -1018,9 +1011,7 @@ static void supervise(batch *b)
             b->todo[i] = 1;
         doc_free(d);
     }
-    char why[256], death[128];
-    long limit_mb =
-        b->j->worker_mb >= 0 ? b->j->worker_mb : cli_worker_memory_default();
+    char why[256], death[128], who[64];
     while (!interrupted) {
         while (b->todo_lo < n && !b->todo[b->todo_lo])
             b->todo_lo++;
@@ -1033,13 +1024,8 @@ static void supervise(batch *b)
                 break;
             }
         }
-        long used = 0;
-        if (cli_worker_over_memory(&b->w, limit_mb, &used)) {
-            cli_worker_kill(&b->w);
-            snprintf(why, sizeof why,
-                     "the %s decoder or the engine grew to %ld MB of "
-                     "memory, over --worker-memory %ld, and was stopped",
-                     blame(b), used, limit_mb);
+        snprintf(who, sizeof who, "the %s decoder or the engine", blame(b));
+        if (cli_worker_too_big(&b->w, &b->j->iso, who, why, sizeof why)) {
             worker_lost(b, VD_ERR_LIMIT, why);
             continue;
         }
@@ -1055,15 +1041,10 @@ static void supervise(batch *b)
             if (b->w.done)
                 continue;
             cli_worker_death(&b->w, death, sizeof death);
-            snprintf(why, sizeof why, "the %s decoder or the engine %s",
-                     blame(b), death);
+            snprintf(why, sizeof why, "%s %s", who, death);
             worker_lost(b, VD_ERR_FORMAT, why);
-        } else if (cli_monotonic() - b->w.last > b->j->stall_timeout) {
-            cli_worker_kill(&b->w);
-            snprintf(why, sizeof why,
-                     "timed out: no progress for %g s (--stall-timeout); "
-                     "the %s decoder or the engine hung and was stopped",
-                     b->j->stall_timeout, blame(b));
+        } else if (cli_worker_stalled(&b->w, &b->j->iso, who, why,
+                                      sizeof why)) {
             worker_lost(b, VD_ERR_TIMEOUT, why);
         }
     }
@@ -1207,7 +1188,7 @@ static int run(job *j, cli_inputs *ins, int threads)
         }
     }
 
-    if (!j->no_isolate && !interrupted)
+    if (!j->iso.off && !interrupted)
         supervise(&b);
     else
         run_here(&b);
@@ -1247,8 +1228,7 @@ int cli_convert_main(int argc, char **argv)
     job j;
     memset(&j, 0, sizeof j);
     j.format = "md";
-    j.stall_timeout = CLI_STALL_DEFAULT;
-    j.worker_mb = -1;
+    cli_isolation_init(&j.iso);
     vd_input_opts_init(&j.in_opts);
     vd_engine_opts_init(&j.eng_opts);
     vd_write_opts_init(&j.wr_opts);
@@ -1261,6 +1241,11 @@ int cli_convert_main(int argc, char **argv)
                             NULL)) != -1) {
         long lv;
         double dv;
+        int iso = cli_isolation_opt(&j.iso, c, optarg);
+        if (iso < 0)
+            return CLI_USAGE;
+        if (iso > 0)
+            continue;
         switch (c) {
         case 'f':
             if (!vd_writer_ext(optarg)) {
@@ -1432,19 +1417,6 @@ int cli_convert_main(int argc, char **argv)
         case OPT_KV:
             if (!cli_kv(optarg, &j.eng_opts.kv_bf16))
                 return CLI_USAGE;
-            break;
-        case OPT_STALL_TIMEOUT:
-            if (!cli_double("--stall-timeout", optarg, 0.1, 1e7, &dv))
-                return CLI_USAGE;
-            j.stall_timeout = dv;
-            break;
-        case OPT_NO_ISOLATE:
-            j.no_isolate = true;
-            break;
-        case OPT_WORKER_MEMORY:
-            if (!cli_int("--worker-memory", optarg, 0, 1L << 40, &lv))
-                return CLI_USAGE;
-            j.worker_mb = lv;
             break;
         case 't':
             if (!cli_int("--threads", optarg, 1, 256, &threads))

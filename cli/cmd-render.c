@@ -53,9 +53,6 @@ enum {
     OPT_MIN_PIXELS,
     OPT_MAX_PIXELS,
     OPT_NATIVE,
-    OPT_STALL_TIMEOUT,
-    OPT_NO_ISOLATE,
-    OPT_WORKER_MEMORY
 };
 
 static const struct option long_opts[] = {
@@ -66,9 +63,7 @@ static const struct option long_opts[] = {
     { "min-pixels", required_argument, NULL, OPT_MIN_PIXELS },
     { "max-pixels", required_argument, NULL, OPT_MAX_PIXELS },
     { "native", no_argument, NULL, OPT_NATIVE },
-    { "stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT },
-    { "no-isolate", no_argument, NULL, OPT_NO_ISOLATE },
-    { "worker-memory", required_argument, NULL, OPT_WORKER_MEMORY },
+    CLI_ISOLATION_LONGOPTS,
     { "threads", required_argument, NULL, 't' },
     { "quiet", no_argument, NULL, 'q' },
     { "verbose", no_argument, NULL, 'v' },
@@ -122,11 +117,9 @@ typedef struct render_job {
     vd_render_opts ro;
     int native, quiet, verbose;
     long threads;
-    bool no_isolate;
-    double stall_timeout;
-    long worker_mb; /* -1: the default */
-    int start;      /* first page to render (1-based) */
-    int failed;     /* pages failed before this worker */
+    cli_isolation iso;
+    int start;  /* first page to render (1-based) */
+    int failed; /* pages failed before this worker */
 } render_job;
 
 static int render_pages(vd_ctx *ctx, const render_job *j)
@@ -282,8 +275,8 @@ static int render_isolated(render_job *j)
     j->start = 1;
     int failed = 0, rc = CLI_OK;
     char out[PATH_MAX] = "";
-    long limit_mb =
-        j->worker_mb >= 0 ? j->worker_mb : cli_worker_memory_default();
+    char who[64];
+    snprintf(who, sizeof who, "the %s decoder", cli_decoder_name(j->file));
     while (!interrupted) {
         int cur = -1;
         bool done = false;
@@ -294,17 +287,9 @@ static int render_isolated(render_job *j)
         for (;;) {
             cli_ev ev;
             char why[256], death[128];
-            long used = 0;
-            int r = CLI_WN_AGAIN;
-            if (cli_worker_over_memory(&w, limit_mb, &used)) {
-                cli_worker_kill(&w);
-                snprintf(why, sizeof why,
-                         "the %s decoder grew to %ld MB of memory, over "
-                         "--worker-memory %ld, and was stopped",
-                         cli_decoder_name(j->file), used, limit_mb);
+            if (cli_worker_too_big(&w, &j->iso, who, why, sizeof why))
                 goto lost;
-            }
-            r = cli_worker_next(&w, 0.25, &ev);
+            int r = cli_worker_next(&w, 0.25, &ev);
             if (r == CLI_WN_EVENT) {
                 if (ev.type == CLI_EV_PAGE_START) {
                     cur = ev.b;
@@ -329,16 +314,8 @@ static int render_isolated(render_job *j)
                     break;
                 }
                 cli_worker_death(&w, death, sizeof death);
-                snprintf(why, sizeof why, "the %s decoder %s",
-                         cli_decoder_name(j->file), death);
-            } else if (cli_monotonic() - w.last > j->stall_timeout) {
-                cli_worker_kill(&w);
-                snprintf(why, sizeof why,
-                         "timed out: no progress for %g s "
-                         "(--stall-timeout); the %s decoder hung and was "
-                         "stopped",
-                         j->stall_timeout, cli_decoder_name(j->file));
-            } else {
+                snprintf(why, sizeof why, "%s %s", who, death);
+            } else if (!cli_worker_stalled(&w, &j->iso, who, why, sizeof why)) {
                 continue;
             }
         lost:
@@ -378,14 +355,18 @@ int cli_render_main(int argc, char **argv)
     memset(&j, 0, sizeof j);
     vd_input_opts_init(&j.in_opts);
     vd_render_opts_init(&j.ro);
-    j.stall_timeout = CLI_STALL_DEFAULT;
-    j.worker_mb = -1;
+    cli_isolation_init(&j.iso);
     char err[160];
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:p:t:qvh", long_opts, NULL)) != -1) {
         long lv;
         double dv;
+        int iso = cli_isolation_opt(&j.iso, c, optarg);
+        if (iso < 0)
+            return CLI_USAGE;
+        if (iso > 0)
+            continue;
         switch (c) {
         case 'o':
             j.dir = optarg;
@@ -416,19 +397,6 @@ int cli_render_main(int argc, char **argv)
             break;
         case OPT_NATIVE:
             j.native = 1;
-            break;
-        case OPT_STALL_TIMEOUT:
-            if (!cli_double("--stall-timeout", optarg, 0.1, 1e7, &dv))
-                return CLI_USAGE;
-            j.stall_timeout = dv;
-            break;
-        case OPT_NO_ISOLATE:
-            j.no_isolate = true;
-            break;
-        case OPT_WORKER_MEMORY:
-            if (!cli_int("--worker-memory", optarg, 0, 1L << 40, &lv))
-                return CLI_USAGE;
-            j.worker_mb = lv;
             break;
         case 't':
             if (!cli_int("--threads", optarg, 1, 256, &j.threads))
@@ -471,7 +439,7 @@ int cli_render_main(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if (!j.no_isolate)
+    if (!j.iso.off)
         return render_isolated(&j);
     vd_ctx *ctx = new_ctx(&j);
     if (!ctx)

@@ -323,7 +323,7 @@ static long proc_kb_line(const char *path, const char *name)
     return v;
 }
 
-long cli_worker_anon_mb(const cli_worker *w)
+static long anon_mb(const cli_worker *w)
 {
     if (w->pid <= 0)
         return -1;
@@ -334,21 +334,64 @@ long cli_worker_anon_mb(const cli_worker *w)
     return proc_kb_line(path, "RssAnon");
 }
 
-long cli_worker_memory_default(void)
+void cli_isolation_init(cli_isolation *o)
 {
-    long total = proc_kb_line("/proc/meminfo", "MemTotal");
-    return total > 0 ? total / 4 * 3 : 0;
+    o->off = false;
+    o->stall_timeout = CLI_STALL_DEFAULT;
+    o->worker_mb = -1;
 }
 
-bool cli_worker_over_memory(cli_worker *w, long limit_mb, long *used_mb)
+int cli_isolation_opt(cli_isolation *o, int opt, const char *arg)
 {
+    switch (opt) {
+    case CLI_OPT_STALL_TIMEOUT:
+        return cli_double("--stall-timeout", arg, 0.1, 1e7, &o->stall_timeout)
+                   ? 1
+                   : -1;
+    case CLI_OPT_NO_ISOLATE:
+        o->off = true;
+        return 1;
+    case CLI_OPT_WORKER_MEMORY:
+        return cli_int("--worker-memory", arg, 0, 1L << 40, &o->worker_mb) ? 1
+                                                                           : -1;
+    default:
+        return 0;
+    }
+}
+
+bool cli_worker_too_big(cli_worker *w, const cli_isolation *o, const char *who,
+                        char *why, size_t n)
+{
+    static long machine_mb = -2; /* 3/4 of MemTotal, 0 when unknown */
     double t = cli_monotonic();
-    if (limit_mb <= 0 || t - w->mem_checked < 0.5)
+    if (t - w->mem_checked < 0.5)
         return false;
     w->mem_checked = t;
-    long mb = cli_worker_anon_mb(w);
-    if (mb <= limit_mb)
+    if (o->worker_mb < 0 && machine_mb == -2) {
+        long total = proc_kb_line("/proc/meminfo", "MemTotal");
+        machine_mb = total > 0 ? total / 4 * 3 : 0;
+    }
+    long limit = o->worker_mb >= 0 ? o->worker_mb : machine_mb;
+    long mb = limit > 0 ? anon_mb(w) : -1;
+    if (mb <= limit)
         return false;
-    *used_mb = mb;
+    cli_worker_kill(w);
+    snprintf(why, n,
+             "%s grew to %ld MB of memory, over --worker-memory %ld, and "
+             "was stopped",
+             who, mb, limit);
+    return true;
+}
+
+bool cli_worker_stalled(cli_worker *w, const cli_isolation *o, const char *who,
+                        char *why, size_t n)
+{
+    if (cli_monotonic() - w->last <= o->stall_timeout)
+        return false;
+    cli_worker_kill(w);
+    snprintf(why, n,
+             "timed out: no progress for %g s (--stall-timeout); %s hung "
+             "and was stopped",
+             o->stall_timeout, who);
     return true;
 }
