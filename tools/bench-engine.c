@@ -136,19 +136,25 @@ static double timed(vd__pool *pool, peak_arg *a)
     return b_median(t, 5);
 }
 
-/* Read bandwidth over a buffer of BYTES (0 when it cannot be measured). */
-static double read_bw(vd_ctx *ctx, size_t bytes)
+/* A zeroed buffer of BYTES for read_bw (NULL when it cannot be had or
+ * read with the loop's instructions). */
+static float *bw_buf(vd_ctx *ctx, size_t bytes)
 {
-    size_t n = bytes / sizeof(float);
-    double bw = 0;
-    float *buf = vd__aligned_alloc(ctx, n * sizeof *buf);
-    if (buf && vd__isa_active() >= VD_ISA_AVX2) {
-        memset(buf, 0, n * sizeof *buf);
-        peak_arg b = { 0, 0, buf, n, 0, 0 };
-        bw = (double)n * sizeof *buf / timed(vd__ctx_pool(ctx), &b);
-    }
-    vd__aligned_free(buf);
-    return bw;
+    if (vd__isa_active() < VD_ISA_AVX2)
+        return NULL;
+    float *buf = vd__aligned_alloc(ctx, bytes);
+    if (buf)
+        memset(buf, 0, bytes);
+    return buf;
+}
+
+/* Read bandwidth over BUF's BYTES (0 without a buffer). */
+static double read_bw(vd_ctx *ctx, const float *buf, size_t bytes)
+{
+    if (!buf)
+        return 0;
+    peak_arg b = { 0, 0, buf, bytes / sizeof *buf, 0, 0 };
+    return (double)bytes / timed(vd__ctx_pool(ctx), &b);
 }
 
 static void machine(vd_ctx *ctx, b_machine *mc)
@@ -167,7 +173,9 @@ static void machine(vd_ctx *ctx, b_machine *mc)
         a.kind = 2; /* 64 byte products, 128 OP */
         mc->int8 = 128.0 * BENCH_CHAINS * (double)it * nth / timed(pool, &a);
     }
-    mc->bw = read_bw(ctx, (size_t)1 << 30);
+    float *buf = bw_buf(ctx, (size_t)1 << 30);
+    mc->bw = read_bw(ctx, buf, (size_t)1 << 30);
+    vd__aligned_free(buf);
 }
 
 /* ---- tokenizer ---- */
@@ -349,6 +357,10 @@ static void accuracy(const float *lg, int V, const b_config *c, int ci,
     r->acc_top10[ci] = common;
 }
 
+/* The read around each decode run: far larger than the caches, allocated
+ * once for all runs. */
+#define BW_BYTES ((size_t)512 << 20)
+
 static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
                       const b_opts *o, const b_config *c, int ci, b_results *r)
 {
@@ -360,6 +372,7 @@ static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
     float *x = vd__aligned_alloc(ctx, (size_t)maxn * (size_t)H * 4);
     float *logits = vd__aligned_alloc(ctx, (size_t)V * 4);
     float *e1 = vd__aligned_alloc(ctx, (size_t)H * 4);
+    float *bwb = o->decode ? bw_buf(ctx, BW_BYTES) : NULL;
     if (!ids || !pos || !x || !logits || !e1)
         goto done;
     /* a fixed pseudo-random prompt of ordinary token ids */
@@ -392,12 +405,12 @@ static void text_rows(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
              * moves with its neighbours from minute to minute, so the
              * decode's share is taken against reads just before and just
              * after it */
-            bw[2 * k] = read_bw(ctx, (size_t)512 << 20);
+            bw[2 * k] = read_bw(ctx, bwb, BW_BYTES);
             t0 = vd__now();
             td[k] = b_decode(ctx, m, s, n, o->decode, logits, e1) == VD_OK
                         ? vd__now() - t0
                         : -1;
-            bw[2 * k + 1] = read_bw(ctx, (size_t)512 << 20);
+            bw[2 * k + 1] = read_bw(ctx, bwb, BW_BYTES);
         }
         if (k < o->runs && k < 16) {
             fprintf(stderr, "bench-engine: prefill %d: %s\n", n,
@@ -427,6 +440,7 @@ done:
     vd__aligned_free(x);
     vd__aligned_free(logits);
     vd__aligned_free(e1);
+    vd__aligned_free(bwb);
 }
 
 /* One configuration in this (child) process: load with its weights, the
