@@ -647,27 +647,36 @@ typedef struct child_req {
 
 #define ZYG_TRAILER 0x7a796721 /* after the answer: magic, wait status */
 
-static void decode_check(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j);
+static void decode_check(vd_ctx *ctx, sjob *j);
 
 static int zyg_fd = -1; /* the server's end of the fork server's socket */
 static pid_t zyg_pid = -1;
 static pthread_mutex_t zyg_mu = PTHREAD_MUTEX_INITIALIZER;
 
+/* Room for one descriptor beside a message's bytes. */
+typedef union fd_ctl {
+    char b[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+} fd_ctl;
+
+static struct msghdr fd_msg(struct iovec *iov, fd_ctl *u)
+{
+    struct msghdr m;
+    memset(&m, 0, sizeof m);
+    memset(u, 0, sizeof *u);
+    m.msg_iov = iov;
+    m.msg_iovlen = 1;
+    m.msg_control = u->b;
+    m.msg_controllen = sizeof u->b;
+    return m;
+}
+
 /* Send BUF and the descriptor FD in one message. */
 static bool send_fd(int sock, const void *buf, size_t n, int fd)
 {
     struct iovec iov = { (void *)buf, n };
-    union {
-        char b[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof u);
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = u.b;
-    m.msg_controllen = sizeof u.b;
+    fd_ctl u;
+    struct msghdr m = fd_msg(&iov, &u);
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -682,16 +691,8 @@ static bool send_fd(int sock, const void *buf, size_t n, int fd)
 static bool recv_fd(int sock, void *buf, size_t n, int *fd)
 {
     struct iovec iov = { buf, n };
-    union {
-        char b[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct msghdr m;
-    memset(&m, 0, sizeof m);
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = u.b;
-    m.msg_controllen = sizeof u.b;
+    fd_ctl u;
+    struct msghdr m = fd_msg(&iov, &u);
     ssize_t r;
     while ((r = recvmsg(sock, &m, 0)) < 0 && errno == EINTR)
         ;
@@ -735,7 +736,7 @@ static void zyg_child(server *s, vd_engine **engp, const child_req *rq,
         set_error(&j, 503, "server_error", "the engine did not start: %s",
                   vd_ctx_errmsg(ctx));
     else if (j.kind == J_CHAT)
-        decode_check(s, ctx, e, &j);
+        decode_check(ctx, &j);
     else
         run_convert(s, ctx, e, &j);
     child_answer a = { j.http,  j.failed_pages, j.body.oom,
@@ -946,10 +947,8 @@ static bool run_in_child(server *s, sjob *j)
 
 /* Chat: decode the image as the engine will (the model image) in the
  * child; the generation then runs here on an image known to decode. */
-static void decode_check(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
+static void decode_check(vd_ctx *ctx, sjob *j)
 {
-    (void)s;
-    (void)eng;
     vd_input *in = NULL;
     vd_image *img = NULL;
     vd_page_geom g;
@@ -971,18 +970,12 @@ static void run_request(server *s, vd_ctx *ctx, vd_engine *eng, sjob *j)
             run_convert(s, ctx, eng, j);
         return;
     }
-    if (j->kind == J_CONVERT) {
-        if (!run_in_child(s, j))
-            set_error(j, 503, "server_error",
-                      "cannot start a process for the request");
-        return;
-    }
     if (!run_in_child(s, j)) {
         set_error(j, 503, "server_error",
                   "cannot start a process for the request");
         return;
     }
-    if (j->http != 200)
+    if (j->kind == J_CONVERT || j->http != 200)
         return;
     j->body.n = 0;
     j->http = 0;

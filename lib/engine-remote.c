@@ -1004,7 +1004,7 @@ static vd_status submit_image(vd_ctx *ctx, remote *r, vd_image *img,
     vd__buf_init(&q->line, r->resp_max);
     vd__buf_init(&q->content, ctx->opts.limits.max_html_bytes);
     t->priv = q;
-    if (r->want_enc && !r->enc)
+    if (r->want_enc)
         start_encoders(ctx, r); /* none started: pages encode inline */
     pthread_mutex_lock(&r->mu);
     r->encoding++;
