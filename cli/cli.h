@@ -153,8 +153,10 @@ typedef struct cli_mrecord {
  * an interrupted batch leaves only complete lines. False on I/O error. */
 bool cli_manifest_write(cli_manifest *m, const cli_mrecord *r);
 
-/* Wall-clock seconds since the epoch. */
+/* Wall-clock seconds since the epoch; seconds on a clock that never goes
+ * back, for intervals. */
 double cli_wallclock(void);
+double cli_monotonic(void);
 
 /* ---- isolate.c: worker processes and their events ---- */
 
@@ -211,8 +213,9 @@ void cli_worker_kill(cli_worker *w);
 /* Send SIG, wait up to GRACE seconds, then SIGKILL; false if killed. */
 bool cli_worker_stop(cli_worker *w, int sig, double grace);
 void cli_worker_free(cli_worker *w);
-/* "crashed (signal 11, Segmentation fault)" from W->status. */
-void cli_worker_death(const cli_worker *w, char *buf, size_t n);
+/* How a process ended, from its wait STATUS (-1: not known):
+ * "crashed (signal 11, Segmentation fault)". */
+void cli_death(int status, char *buf, size_t n);
 /* The limits convert and render hold their workers to, and their options
  * (CLI_ISOLATION_LONGOPTS in each command's table). */
 typedef struct cli_isolation {
@@ -253,7 +256,6 @@ const char *cli_decoder_name(const char *path);
 /* In a worker: send an event (true elsewhere, doing nothing). */
 bool cli_ev_send(int type, int a, int b, const void *data, size_t len);
 bool cli_in_worker(void);
-double cli_monotonic(void);
 /* The VLDOC_TEST_CRASH_AT testing hook (worker only; cli_test_hooks
  * turns it on in a serve child). */
 bool cli_test_crash(const char *path, int page);

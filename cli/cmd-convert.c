@@ -1040,7 +1040,7 @@ static void supervise(batch *b)
         if (r == CLI_WN_ENDED) {
             if (b->w.done)
                 continue;
-            cli_worker_death(&b->w, death, sizeof death);
+            cli_death(b->w.status, death, sizeof death);
             snprintf(why, sizeof why, "%s %s", who, death);
             worker_lost(b, VD_ERR_FORMAT, why);
         } else if (cli_worker_stalled(&b->w, &b->j->iso, who, why,

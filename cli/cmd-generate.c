@@ -103,13 +103,6 @@ static const struct option long_opts[] = {
     { NULL, 0, NULL, 0 },
 };
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static vd_ctx *sig_ctx;
 static volatile sig_atomic_t interrupted;
 
@@ -348,7 +341,7 @@ int cli_generate_main(int argc, char **argv)
         goto done;
     }
     go.image = img;
-    double t0 = now();
+    double t0 = cli_monotonic();
     if ((s = vd_model_load_weights(ctx, model, weights, &m)) != VD_OK) {
         cli_error(s, vd_ctx_errmsg(ctx));
         goto done;
@@ -357,7 +350,8 @@ int cli_generate_main(int argc, char **argv)
         fprintf(stderr,
                 "vldoc: model %s (%.2f B parameters) loaded in %.2f "
                 "s\n",
-                vd_model_dir(m), (double)vd_model_params(m) / 1e9, now() - t0);
+                vd_model_dir(m), (double)vd_model_params(m) / 1e9,
+                cli_monotonic() - t0);
     go.on_token = on_token;
     if ((s = vd_model_generate(ctx, m, &go, &g)) != VD_OK) {
         fputs("\n", stdout);

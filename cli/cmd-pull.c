@@ -50,13 +50,6 @@ typedef struct bar {
     bool started;
 } bar;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void on_progress(void *user, const char *file, uint64_t done,
                         uint64_t total, uint64_t all_done, uint64_t all_total)
 {
@@ -65,10 +58,10 @@ static void on_progress(void *user, const char *file, uint64_t done,
         return;
     if (!b->started) {
         b->started = true;
-        b->t0 = now();
+        b->t0 = cli_monotonic();
         b->start_done = all_done;
     }
-    double dt = now() - b->t0;
+    double dt = cli_monotonic() - b->t0;
     double rate = dt > 0.5 ? (double)(all_done - b->start_done) / dt : 0;
     enum { width = 30 };
     int fill =

@@ -313,7 +313,7 @@ static int render_isolated(render_job *j)
                     cur = -2;
                     break;
                 }
-                cli_worker_death(&w, death, sizeof death);
+                cli_death(w.status, death, sizeof death);
                 snprintf(why, sizeof why, "%s %s", who, death);
             } else if (!cli_worker_stalled(&w, &j->iso, who, why, sizeof why)) {
                 continue;

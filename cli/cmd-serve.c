@@ -930,13 +930,8 @@ static bool run_in_child(server *s, sjob *j)
         j->failed_pages = a.failed_pages;
         j->body.oom = j->body.oom || a.oom;
     } else {
-        int status = t[0] == ZYG_TRAILER ? t[1] : 0;
         char why[160];
-        if (t[0] == ZYG_TRAILER && WIFSIGNALED(status))
-            snprintf(why, sizeof why, "crashed (signal %d, %s)",
-                     WTERMSIG(status), strsignal(WTERMSIG(status)));
-        else
-            snprintf(why, sizeof why, "stopped unexpectedly");
+        cli_death(t[0] == ZYG_TRAILER ? t[1] : -1, why, sizeof why);
         set_error(j, 500, "server_error",
                   "the decoder %s on this %s; the server is fine", why,
                   j->kind == J_CHAT ? "image" : "document");

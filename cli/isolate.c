@@ -76,13 +76,6 @@ bool cli_ev_send(int type, int a, int b, const void *data, size_t len)
     return ok;
 }
 
-double cli_monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 bool cli_worker_start(cli_worker *w, int (*fn)(void *), void *arg)
 {
     /* W starts zeroed; its buffer is kept from one worker to the next */
@@ -146,16 +139,22 @@ static bool take(cli_worker *w, cli_ev *ev)
     return true;
 }
 
-static void reap(cli_worker *w)
+/* W's process has ended with STATUS (reaped). */
+static void ended(cli_worker *w, int status)
 {
-    int status = 0;
-    while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
-        ;
     w->status = status;
     w->pid = -1;
     if (w->fd >= 0)
         close(w->fd);
     w->fd = -1;
+}
+
+static void reap(cli_worker *w)
+{
+    int status = 0;
+    while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    ended(w, status);
 }
 
 int cli_worker_next(cli_worker *w, double timeout, cli_ev *ev)
@@ -221,10 +220,7 @@ bool cli_worker_stop(cli_worker *w, int sig, double grace)
         int status;
         pid_t r = waitpid(w->pid, &status, WNOHANG);
         if (r == w->pid) {
-            w->status = status;
-            w->pid = -1;
-            close(w->fd);
-            w->fd = -1;
+            ended(w, status);
             return true;
         }
         if (cli_monotonic() - t0 > grace)
@@ -246,14 +242,14 @@ void cli_worker_free(cli_worker *w)
     w->len = w->off = w->cap = 0;
 }
 
-void cli_worker_death(const cli_worker *w, char *buf, size_t n)
+void cli_death(int status, char *buf, size_t n)
 {
-    if (WIFSIGNALED(w->status))
-        snprintf(buf, n, "crashed (signal %d, %s)", WTERMSIG(w->status),
-                 strsignal(WTERMSIG(w->status)));
-    else if (WIFEXITED(w->status))
+    if (status >= 0 && WIFSIGNALED(status))
+        snprintf(buf, n, "crashed (signal %d, %s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    else if (status >= 0 && WIFEXITED(status))
         snprintf(buf, n, "stopped unexpectedly (exit status %d)",
-                 WEXITSTATUS(w->status));
+                 WEXITSTATUS(status));
     else
         snprintf(buf, n, "stopped unexpectedly");
 }

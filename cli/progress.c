@@ -22,13 +22,6 @@ struct cli_progress {
     bool shown;
 };
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 cli_progress *cli_progress_new(int files_total, bool quiet)
 {
     if (quiet || !isatty(2))
@@ -37,7 +30,7 @@ cli_progress *cli_progress_new(int files_total, bool quiet)
     if (!p)
         return NULL;
     p->files_total = files_total;
-    p->t0 = now();
+    p->t0 = cli_monotonic();
     cli_progress_current = p;
     return p;
 }
@@ -65,7 +58,7 @@ static void fmt_time(char *b, size_t n, double s)
 
 static void draw(cli_progress *p, bool force)
 {
-    double t = now();
+    double t = cli_monotonic();
     if (!force && t - p->t_last_draw < 0.1)
         return;
     p->t_last_draw = t;
@@ -134,7 +127,7 @@ void cli_progress_tokens(cli_progress *p, int ntok)
         return;
     /* a rate over one-second windows: right for one page generating and
      * for many pages streaming at once (remote --stream) alike */
-    double t = now();
+    double t = cli_monotonic();
     if (p->tokens == 0 && p->tok_rate == 0)
         p->t_tok0 = t;
     p->tokens += ntok;
