@@ -245,7 +245,6 @@ void b_page(vd_ctx *ctx, const vd__qwen_model *m, vd__qwen_state *s,
                 c->name, r->page_enc_s[ci], r->page_tokens, r->page_pre_s[ci],
                 k, o->page_decode, r->page_dec_s[ci], r->page_rss[ci]);
     }
-    vd__qwen_state_reset(s);
     vd__aligned_free(logits);
     vd_image_free(img);
 }
