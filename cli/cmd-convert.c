@@ -791,7 +791,8 @@ static int worker_main(void *arg)
     b->prog = cli_progress_current = NULL;
     vd_ctx_set_progress(ctx, worker_beat, NULL);
     vd_engine *eng = b->eng;
-    /* the remote engine's encoder threads did not survive the fork */
+    /* a remote engine of its own: its curl multi handle (with the wakeup
+     * pipe inside) is no state for two processes to share */
     if (j->eng_opts.engine && strcmp(j->eng_opts.engine, "remote") == 0 &&
         vd_engine_open(ctx, &j->eng_opts, &eng) != VD_OK) {
         const char *m = vd_ctx_errmsg(ctx);

@@ -725,8 +725,9 @@ static void zyg_child(server *s, vd_engine **engp, const child_req *rq,
     cli_test_crash(j.tmp, 1);
     vd_ctx *ctx = job_ctx(s);
     vd_engine *e = *engp;
-    /* the fork server's engine, or this child's own: the remote engine's
-     * encoder threads would not survive another fork */
+    /* the fork server's engine, or this child's own for remote: its curl
+     * multi handle (with the wakeup pipe inside) is no state for sibling
+     * processes to share */
     if (ctx && (!e || (s->eng.engine && strcmp(s->eng.engine, "remote") == 0)))
         if (vd_engine_open(ctx, &s->eng, &e) != VD_OK)
             e = NULL;
