@@ -985,14 +985,13 @@ static void worker_event(batch *b, const cli_ev *ev)
     }
 }
 
-/* The decoder most likely at fault: of the page, the file being opened,
- * or the next input. */
-static const char *blame(const batch *b)
+/* The input whose decoder is most likely at fault: the page's, the file
+ * being opened, or the next input. */
+static int blame(const batch *b)
 {
-    int i = b->cur_idx >= 0    ? b->cur_idx
-            : b->cur_open >= 0 ? b->cur_open
-                               : b->todo_lo;
-    return i < b->ins->n ? cli_decoder_name(b->ins->paths[i]) : "input";
+    return b->cur_idx >= 0    ? b->cur_idx
+           : b->cur_open >= 0 ? b->cur_open
+                              : b->todo_lo;
 }
 
 /* Run the batch in worker processes, replacing each one that dies or
@@ -1013,6 +1012,8 @@ static void supervise(batch *b)
         doc_free(d);
     }
     char why[256], death[128], who[64];
+    int who_of = -2; /* the input WHO names: its file's first bytes are
+                        read again only when the blame moves */
     while (!interrupted) {
         while (b->todo_lo < n && !b->todo[b->todo_lo])
             b->todo_lo++;
@@ -1025,7 +1026,12 @@ static void supervise(batch *b)
                 break;
             }
         }
-        snprintf(who, sizeof who, "the %s decoder or the engine", blame(b));
+        if (blame(b) != who_of) {
+            who_of = blame(b);
+            snprintf(who, sizeof who, "the %s decoder or the engine",
+                     who_of < n ? cli_decoder_name(b->ins->paths[who_of])
+                                : "input");
+        }
         if (cli_worker_too_big(&b->w, &b->j->iso, who, why, sizeof why)) {
             worker_lost(b, VD_ERR_LIMIT, why);
             continue;
