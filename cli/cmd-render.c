@@ -9,7 +9,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -242,30 +241,6 @@ static int render_worker(void *arg)
     return render_pages(ctx, j);
 }
 
-/* Remove what a killed worker left of OUT: its temp file (vd_out's
- * DIR/.NAME.vldoc-XXXXXX; the final name is only ever renamed into). */
-static void remove_temp(const char *out)
-{
-    const char *slash = strrchr(out, '/');
-    char dir[PATH_MAX], prefix[PATH_MAX];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - out) : 1,
-             slash ? out : ".");
-    if (slash && slash == out)
-        snprintf(dir, sizeof dir, "/");
-    snprintf(prefix, sizeof prefix, ".%s.vldoc-", slash ? slash + 1 : out);
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
-            char p[PATH_MAX * 2];
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-}
-
 /* Render in worker processes: one that crashes or stops making progress
  * is replaced, and the page it was on reported and skipped. */
 static int render_isolated(render_job *j)
@@ -324,7 +299,7 @@ static int render_isolated(render_job *j)
                 fprintf(stderr, "vldoc: %s: page %d: %s; skipped\n", j->file,
                         cur, why);
                 if (out[0])
-                    remove_temp(out);
+                    vd_out_remove_stale(out);
                 j->start = cur + 1;
             } else {
                 fprintf(stderr, "vldoc: %s: %s while opening it\n", j->file,
@@ -340,7 +315,7 @@ static int render_isolated(render_job *j)
         if (w.pid > 0)
             cli_worker_stop(&w, SIGTERM, 2.0);
         if (out[0])
-            remove_temp(out);
+            vd_out_remove_stale(out);
         rc = CLI_INTERRUPTED;
     }
     cli_worker_free(&w);

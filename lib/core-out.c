@@ -3,6 +3,7 @@
  * file; vd_out_free on an uncommitted sink removes the temp file. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,10 @@ static vd_out *out_new(vd_ctx *ctx, enum kind k)
     return o;
 }
 
+/* The temp files of PATH are DIR/.NAME.vldoc-XXXXXX (DIR with its slash,
+ * or empty). */
+#define TMP_TAG ".vldoc-"
+
 vd_status vd_out_open_file(vd_ctx *ctx, const char *path, vd_out **out)
 {
     *out = NULL;
@@ -43,7 +48,7 @@ vd_status vd_out_open_file(vd_ctx *ctx, const char *path, vd_out **out)
     const char *slash = strrchr(path, '/');
     size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
     o->path = vd__strdup(ctx, path);
-    o->tmp = vd__asprintf(ctx, "%.*s.%s.vldoc-XXXXXX", (int)dlen, path,
+    o->tmp = vd__asprintf(ctx, "%.*s.%s" TMP_TAG "XXXXXX", (int)dlen, path,
                           slash ? slash + 1 : path);
     if (!o->path || !o->tmp) {
         vd_out_free(o);
@@ -204,4 +209,30 @@ void vd_out_free(vd_out *o)
     }
     vd__buf_free(&o->buf);
     vd__free(o);
+}
+
+int vd_out_remove_stale(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096], prefix[512];
+    int dl = slash == path ? 1 : slash ? (int)(slash - path) : 0;
+    snprintf(dir, sizeof dir, "%.*s", dl ? dl : 1, dl ? path : ".");
+    int pl = snprintf(prefix, sizeof prefix, ".%s" TMP_TAG,
+                      slash ? slash + 1 : path);
+    if (pl <= 0 || (size_t)pl >= sizeof prefix)
+        return 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, prefix, (size_t)pl) == 0 &&
+            strlen(e->d_name) == (size_t)pl + 6) {
+            char p[4096 + 256];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            n += unlink(p) == 0;
+        }
+    closedir(d);
+    return n;
 }

@@ -18,6 +18,10 @@ typedef struct vd_out vd_out;
 /* A sink writing to PATH through a temp file in the same directory; the
  * file appears only when vd_out_close succeeds. Errors: VD_ERR_IO. */
 vd_status vd_out_open_file(vd_ctx *ctx, const char *path, vd_out **out);
+/* Remove the temp files a writer of PATH left when it was killed before
+ * vd_out_close or vd_out_free (a supervisor cleaning up after a worker it
+ * had to stop). Returns how many it removed. */
+int vd_out_remove_stale(const char *path);
 /* A sink on an open stdio stream (not closed by vd_out_close). */
 vd_status vd_out_open_stream(vd_ctx *ctx, void *FILE_ptr, vd_out **out);
 /* A sink collecting bytes in memory, up to MAX bytes (0: no ceiling other

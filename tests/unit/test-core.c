@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../tap.h"
@@ -118,6 +119,24 @@ int main(void)
            "uncommitted sink leaves the old file");
     vd__free(data);
     unlink(path);
+    /* a writer killed mid-file leaves its temp; the supervisor removes
+     * it, and only it */
+    pid_t pid = fork();
+    if (pid == 0) {
+        vd_out *k;
+        if (vd_out_open_file(ctx, path, &k) == VD_OK)
+            vd_out_puts(k, "killed");
+        _exit(0); /* neither closed nor freed */
+    }
+    waitpid(pid, NULL, 0);
+    FILE *decoy = fopen(".test-core-other.txt.vldoc-abcdef", "w");
+    if (decoy)
+        fclose(decoy);
+    tap_ok(vd_out_remove_stale(path) == 1 && vd_out_remove_stale(path) == 0 &&
+               access(path, F_OK) != 0 &&
+               access(".test-core-other.txt.vldoc-abcdef", F_OK) == 0,
+           "a killed writer's temp file is removed, another file's kept");
+    unlink(".test-core-other.txt.vldoc-abcdef");
     tap_ok(vd_out_open_file(ctx, "no-such-dir/x/y.txt", &o) == VD_ERR_IO &&
                strstr(vd_ctx_errmsg(ctx), "no-such-dir/x/y.txt"),
            "unwritable path names the file: %s", vd_ctx_errmsg(ctx));
