@@ -468,7 +468,7 @@ INLINE void gemv_exact_q_nt(const vd__mat *w, const float *x, int NT,
     const uint16_t *sc = w->scales;
     for (int64_t r = r0; r < r1; r++) {
         const unsigned char *wr = base + r * rs;
-        /* ahead past the chunk, and the scales too (see gemv_q_nt) */
+        /* ahead past the run, and the scales too (see gemv_q_nt) */
         int64_t rp = r + pfr < rows ? r + pfr : r;
         const unsigned char *pf = base + rp * rs;
         for (int64_t c = 0; c < nb * 2; c += 64)
@@ -1593,10 +1593,10 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
     const uint16_t *sc = w->scales;
     const char *base = w->data;
     for (int64_t r = r0; r < r1; r++) {
-        /* prefetch past the end of this worker's chunk too: chunks are
-         * handed out in order, so the next rows are the next chunk's, and
-         * a chunk that starts cold waits a DRAM latency per row; the
-         * scales are a second stream the hardware prefetcher misses */
+        /* prefetch up to the matrix end, not the run's: a worker that
+         * takes a second run (its neighbour started late) starts it warm,
+         * and the overrun is PF_BYTES once per call; the scales are a
+         * second stream the hardware prefetcher misses */
         int64_t rp = r + pfr < rows ? r + pfr : r;
         const char *pf = base + rp * rs;
         for (int64_t c = 0; c < nb * 2; c += 64)
