@@ -563,14 +563,14 @@ typedef struct packed_head {
     uint32_t magic;
     int32_t page, status;
     vd_pagemap map;
-    vd_page_stats stats; /* engine: index into engine_names, or -1 */
+    vd_page_stats stats; /* engine travels as engine_ix, not a pointer */
+    int32_t engine_ix;   /* index into engines[], or -1 */
     uint32_t path_len, msg_len, warn_len;
     uint64_t html_len;
 } packed_head;
 
 #define PACK_MAGIC 0x76647072u /* "vdpr" */
 
-/* stats.engine travels as the index of its engine in ENGINES */
 static int engine_index(const char *name)
 {
     for (size_t i = 0; name && i < N_ENGINES; i++)
@@ -590,7 +590,8 @@ vd_status vd_page_result_pack(vd_ctx *ctx, const vd_page_result *r, void **data,
     h.status = (int32_t)t->status;
     h.map = t->out.map;
     h.stats = t->out.stats;
-    h.stats.engine = (const char *)(intptr_t)engine_index(t->out.stats.engine);
+    h.stats.engine = NULL;
+    h.engine_ix = engine_index(t->out.stats.engine);
     h.path_len = t->path ? (uint32_t)strlen(t->path) : 0;
     h.msg_len = (uint32_t)strlen(t->msg);
     h.warn_len = (uint32_t)strnlen(t->out.warning, sizeof t->out.warning);
@@ -648,9 +649,9 @@ vd_status vd_page_result_unpack(vd_ctx *ctx, const void *data, size_t len,
     t->user = user;
     t->out.map = h.map;
     t->out.stats = h.stats;
-    intptr_t ei = (intptr_t)h.stats.engine;
-    t->out.stats.engine =
-        ei >= 0 && (size_t)ei < N_ENGINES ? engines[ei]->name : NULL;
+    t->out.stats.engine = h.engine_ix >= 0 && (size_t)h.engine_ix < N_ENGINES
+                              ? engines[h.engine_ix]->name
+                              : NULL;
     *out = (vd_page_result *)t;
     return VD_OK;
 }
