@@ -12,10 +12,9 @@
  *
  *   bench-engine [--model DIR] [--threads N] [--runs N] [--configs LIST]
  *                [--vision WxH,...|none] [--prefill N,...] [--decode N]
- *                [--page-size WxH|none] [--page FILE] [--page-decode N] [--kv
- * f32|bf16]
- *                [--quant-dir DIR] [--quick] [--tokenizer FILE]
- *                [--text FILE] */
+ *                [--page-size WxH|none] [--page FILE] [--page-decode N]
+ *                [--kv f32|bf16] [--quant-dir DIR] [--quick]
+ *                [--tokenizer FILE] [--text FILE] */
 #include "config.h"
 
 #include <dirent.h>
