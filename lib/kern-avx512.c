@@ -545,8 +545,29 @@ INLINE void gemv_exact_q_nt(const vd__mat *w, const float *x, int NT,
     }
 }
 
+/* NT as a constant for gemv_exact_nt, R rows at a time. */
+INLINE void gemv_exact_r(const vd__mat *c, const float *x, int nt, int R,
+                         const float *bias, float *y, int64_t r0, int64_t r1)
+{
+    switch (nt) {
+    case 1:
+        gemv_exact_nt(c, x, 1, R, bias, y, r0, r1);
+        break;
+    case 2:
+        gemv_exact_nt(c, x, 2, R, bias, y, r0, r1);
+        break;
+    case 3:
+        gemv_exact_nt(c, x, 3, R, bias, y, r0, r1);
+        break;
+    default:
+        gemv_exact_nt(c, x, 4, R, bias, y, r0, r1);
+        break;
+    }
+}
+
 /* One instance per weight type, so the loads are resolved at compile
- * time. */
+ * time. Tokens wider than GEMV_L1_X go two rows at a time (an odd last
+ * row alone). */
 #define GEMV_EXACT_DT(name, DT)                                                \
     static void name(const vd__mat *w, const float *x, int nt,                 \
                      const float *bias, float *y, int64_t r0, int64_t r1)      \
@@ -556,35 +577,9 @@ INLINE void gemv_exact_q_nt(const vd__mat *w, const float *x, int NT,
         int64_t rm = r0;                                                       \
         if (w->cols * nt * 4 > GEMV_L1_X) {                                    \
             rm = r0 + (r1 - r0) / 2 * 2;                                       \
-            switch (nt) {                                                      \
-            case 1:                                                            \
-                gemv_exact_nt(&c, x, 1, 2, bias, y, r0, rm);                   \
-                break;                                                         \
-            case 2:                                                            \
-                gemv_exact_nt(&c, x, 2, 2, bias, y, r0, rm);                   \
-                break;                                                         \
-            case 3:                                                            \
-                gemv_exact_nt(&c, x, 3, 2, bias, y, r0, rm);                   \
-                break;                                                         \
-            default:                                                           \
-                gemv_exact_nt(&c, x, 4, 2, bias, y, r0, rm);                   \
-                break;                                                         \
-            }                                                                  \
+            gemv_exact_r(&c, x, nt, 2, bias, y, r0, rm);                       \
         }                                                                      \
-        switch (nt) {                                                          \
-        case 1:                                                                \
-            gemv_exact_nt(&c, x, 1, 1, bias, y, rm, r1);                       \
-            break;                                                             \
-        case 2:                                                                \
-            gemv_exact_nt(&c, x, 2, 1, bias, y, rm, r1);                       \
-            break;                                                             \
-        case 3:                                                                \
-            gemv_exact_nt(&c, x, 3, 1, bias, y, rm, r1);                       \
-            break;                                                             \
-        default:                                                               \
-            gemv_exact_nt(&c, x, 4, 1, bias, y, rm, r1);                       \
-            break;                                                             \
-        }                                                                      \
+        gemv_exact_r(&c, x, nt, 1, bias, y, rm, r1);                           \
     }
 GEMV_EXACT_DT(gemv_exact_f32, VD_DT_F32)
 GEMV_EXACT_DT(gemv_exact_bf16, VD_DT_BF16)
