@@ -586,7 +586,7 @@ void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
          * runs are taken from a counter, so a worker that starts late
          * may find its run taken by one that finished. Eight chunks per worker
          * balanced a busy machine better but cost 1-12% on a quiet one (q4
-         * most: a worker's prefetch runs 16 KiB past each of its chunks, into
+         * most: a worker's prefetch ran 16 KiB past each of its chunks, into
          * rows another worker reads) */
         int64_t rc = (w->rows + nth - 1) / nth;
         rc = (rc + 15) & ~(int64_t)15;
