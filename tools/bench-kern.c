@@ -27,7 +27,7 @@ static int want(const char *name)
     return strstr(sections, name) != NULL;
 }
 static vd__pool *pool;
-static double peak_fma, peak_bf16, peak_int8, bw1, bwn;
+static double peak_fma, peak_bf16, peak_int8;
 /* The read loop's buffer, kept for the reads around each decode format:
  * the VM's bandwidth moves within a minute (40 to 80 GB/s for two
  * threads), so a share against the figure taken at the start is not one. */
@@ -108,7 +108,9 @@ static void bw_run(void *arg, int ith, int nth)
         b->sink = s;
 }
 
-static double bandwidth(vd__pool *p, float *buf, size_t n)
+/* Read bandwidth over N floats of BUF, PASSES reads per timing (a buffer
+ * that fits the caches is read in microseconds). */
+static double bandwidth(vd__pool *p, float *buf, size_t n, int passes)
 {
     bw_arg b = { buf, n, 0 };
     double t[5];
@@ -116,8 +118,9 @@ static double bandwidth(vd__pool *p, float *buf, size_t n)
     vd__pool_run(p, bw_run, &b);
     for (int i = 0; i < k; i++) {
         double t0 = vd__now();
-        vd__pool_run(p, bw_run, &b);
-        t[i] = vd__now() - t0;
+        for (int j = 0; j < passes; j++)
+            vd__pool_run(p, bw_run, &b);
+        t[i] = (vd__now() - t0) / passes;
     }
     return (double)n * 4 / median(t, k);
 }
@@ -211,10 +214,11 @@ static void row(const char *what, const char *shape, const char *fmt,
 }
 
 /* Median seconds of vd__matmul over fresh weight copies (decode) or the
- * same weights (compute-bound shapes). */
+ * same weights (compute-bound shapes; weights held in cache), CALLS back
+ * to back per timing: short calls from cache vary more than the rest. */
 static double time_matmul(vd__dtype dt, vd_precision prec, int64_t n,
-                          int64_t rows, int64_t cols, int fresh, const float *x,
-                          float *y)
+                          int64_t rows, int64_t cols, int fresh, int calls,
+                          const float *x, float *y)
 {
     vd__mat w = arena_mat(dt, rows, cols);
     int k = reps;
@@ -224,8 +228,9 @@ static double time_matmul(vd__dtype dt, vd_precision prec, int64_t n,
         if (fresh)
             w = arena_mat(dt, rows, cols);
         double t0 = vd__now();
-        vd__matmul(pool, &w, x, n, NULL, y, prec);
-        t[i] = vd__now() - t0;
+        for (int j = 0; j < calls; j++)
+            vd__matmul(pool, &w, x, n, NULL, y, prec);
+        t[i] = (vd__now() - t0) / calls;
     }
     return median(t, k);
 }
@@ -270,12 +275,12 @@ static void bench_decode(float *x, float *y)
         double tok = 0, bytes = 0;
         char fmt[32];
         snprintf(fmt, sizeof fmt, "%s/%s", dtn(fm[f].dt), precn(fm[f].p));
-        double before = bandwidth(pool, bw_buf, bw_n);
+        double before = bandwidth(pool, bw_buf, bw_n, 1);
         bw_ref = before;
         for (size_t s = 0; s < sizeof text_shapes / sizeof *text_shapes; s++) {
             const shape *sh = &text_shapes[s];
-            double t =
-                time_matmul(fm[f].dt, fm[f].p, 1, sh->rows, sh->cols, 1, x, y);
+            double t = time_matmul(fm[f].dt, fm[f].p, 1, sh->rows, sh->cols, 1,
+                                   1, x, y);
             double b = mat_bytes(fm[f].dt, sh->rows, sh->cols);
             char sz[32];
             snprintf(sz, sizeof sz, "1x%lldx%lld", (long long)sh->cols,
@@ -285,10 +290,10 @@ static void bench_decode(float *x, float *y)
             bytes += 36.0 * sh->per_layer * b;
         }
         /* lm_head (tied embedding, 151936 x 2048) streams like gate/up */
-        double t = time_matmul(fm[f].dt, fm[f].p, 1, 11008, 2048, 1, x, y);
+        double t = time_matmul(fm[f].dt, fm[f].p, 1, 11008, 2048, 1, 1, x, y);
         tok += t * 151936.0 / 11008.0;
         bytes += mat_bytes(fm[f].dt, 151936, 2048);
-        double after = bandwidth(pool, bw_buf, bw_n);
+        double after = bandwidth(pool, bw_buf, bw_n, 1);
         bw_ref = (before + after) / 2;
         printf("| %-22s | %-20s | %-16s | %9.3f | %8s | %7.2f | %5.0f%% bw  "
                "|\n",
@@ -298,6 +303,12 @@ static void bench_decode(float *x, float *y)
                "read %.1f / %.1f GB/s before / after: bound %.1f tok/s) |\n",
                1.0 / tok, bytes / 1e9, before / 1e9, after / 1e9,
                bw_ref / bytes);
+        /* the same kernel over weights that stay in L3: its arithmetic's
+         * own pace, which the stream from memory cannot beat */
+        printf("|   -> q_proj over weights held in L3: %.1f GB/s |\n",
+               mat_bytes(fm[f].dt, 2048, 2048) /
+                   time_matmul(fm[f].dt, fm[f].p, 1, 2048, 2048, 0, 16, x, y) /
+                   1e9);
     }
 }
 
@@ -325,7 +336,7 @@ static void bench_gemm(const char *title, const shape *sh, int nsh, int64_t n,
             char fmt[32];
             snprintf(fmt, sizeof fmt, "%s/%s", dtn(fm[f].dt), precn(fm[f].p));
             double t = time_matmul(fm[f].dt, fm[f].p, n, sh[s].rows, sh[s].cols,
-                                   0, x, y);
+                                   0, 1, x, y);
             row(sh[s].name, sz, fmt, t, fl,
                 mat_bytes(fm[f].dt, sh[s].rows, sh[s].cols), 0);
         }
@@ -525,12 +536,15 @@ int main(int argc, char **argv)
     if (!buf)
         return 1;
     memset(buf, 0, nbuf);
-    bw1 = bandwidth(one, buf, nbuf / 4);
-    bwn = bw_ref = bandwidth(pool, buf, nbuf / 4);
+    double bw1 = bandwidth(one, buf, nbuf / 4, 1);
+    bw_ref = bandwidth(pool, buf, nbuf / 4, 1);
     bw_buf = buf;
     bw_n = nbuf / 4;
     printf("| memory read GB/s (%zu MiB) | %.1f | %.1f |\n", nbuf >> 20,
-           bw1 / 1e9, bwn / 1e9);
+           bw1 / 1e9, bw_ref / 1e9);
+    size_t l3 = (size_t)8 << 20; /* a core's reach into memory vs L3 */
+    printf("| read from L3 GB/s (8 MiB, one core) | %.1f | - |\n",
+           bandwidth(one, buf, l3 / 4, 32) / 1e9);
     double td[11];
     for (int i = 0; i < 11; i++) {
         double t0 = vd__now();
