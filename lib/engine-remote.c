@@ -1004,8 +1004,10 @@ static vd_status submit_image(vd_ctx *ctx, remote *r, vd_image *img,
     vd__buf_init(&q->line, r->resp_max);
     vd__buf_init(&q->content, ctx->opts.limits.max_html_bytes);
     t->priv = q;
+    /* the first page starts the encoders; if none starts, pages encode
+     * inline */
     if (r->want_enc)
-        start_encoders(ctx, r); /* none started: pages encode inline */
+        start_encoders(ctx, r);
     pthread_mutex_lock(&r->mu);
     r->encoding++;
     if (r->nenc > 0) {

@@ -1591,7 +1591,7 @@ INLINE void gemv_q_nt(const vd__mat *w, const qx *x, int NT, const float *bias,
     for (int64_t r = r0; r < r1; r++) {
         /* prefetch up to the matrix end, not the run's: a worker that
          * takes a second run (its neighbour started late) starts it warm,
-         * and the overrun is PF_BYTES once per call; the scales are a
+         * and the overrun is pfr rows once per call; the scales are a
          * second stream the hardware prefetcher misses */
         int64_t rp = r + pfr < rows ? r + pfr : r;
         const char *pf = base + rp * rs;
