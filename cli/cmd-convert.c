@@ -1026,8 +1026,9 @@ static void supervise(batch *b)
                 break;
             }
         }
-        if (blame(b) != who_of) {
-            who_of = blame(b);
+        int culprit = blame(b);
+        if (culprit != who_of) {
+            who_of = culprit;
             snprintf(who, sizeof who, "the %s decoder or the engine",
                      who_of < n ? cli_decoder_name(b->ins->paths[who_of])
                                 : "input");

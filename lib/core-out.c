@@ -216,6 +216,8 @@ int vd_out_remove_stale(const char *path)
     const char *slash = strrchr(path, '/');
     char dir[4096], prefix[512];
     int dl = slash == path ? 1 : slash ? (int)(slash - path) : 0;
+    if (dl >= (int)sizeof dir)
+        return 0; /* longer than any path the system takes */
     snprintf(dir, sizeof dir, "%.*s", dl ? dl : 1, dl ? path : ".");
     int pl = snprintf(prefix, sizeof prefix, ".%s" TMP_TAG,
                       slash ? slash + 1 : path);
