@@ -357,8 +357,9 @@ static void quant_act(int8_t *q, float *s, int32_t *sum, const float *x,
 /* GEMV rows are read one at a time as one sequential stream, prefetched
  * this far ahead: about one DRAM latency of a core's stream (40 GB/s).
  * The hardware prefetchers stop at 4 KiB page ends (one bf16 row of 2048),
- * the software prefetch does not. Against 16 KiB, two threads: bf16 +3-4%,
- * exact +3%, q8 +4%, q4 +2% (4 KiB starved q4, 32-64 KiB were slower).
+ * the software prefetch does not. Against 16 KiB, two threads: bf16 +2-4%,
+ * exact +3-6%, q8 +2-4%, q4 +1-2% (4 KiB starved q4, 32-64 KiB were
+ * slower).
  * Quantized rows prefetch at least PF_ROWS rows ahead. */
 #define PF_BYTES 8192
 #define PF_ROWS  4
@@ -390,7 +391,7 @@ INLINE __m512 load_w16u(const vd__mat *w, const void *p)
  * streams, each stopping the hardware prefetcher at every 4 KiB row end.
  * R = 2 is for tokens too wide to stay in L1 beside the weight stream
  * (the MLP down projection: 11008 fp32 = 43 KiB): each activation load
- * then serves two rows, halving the L2 traffic (22 -> 30 GB/s on one
+ * then serves two rows, halving the L2 traffic (22 -> 29-31 GB/s on one
  * core). Four accumulators in all, 64 bytes of weights per chain step,
  * so a late line is caught up at load speed, not FMA latency. R divides
  * r1 - r0 (the caller takes an odd last row with R = 1). */
