@@ -889,6 +889,7 @@ static int mm_bf16_emul(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
 #define ABK   64 /* keys per block */
 #define AROWS 256
 #define AHD   512 /* largest head_dim handled here */
+#define APF   16  /* key rows between a line's load and its prefetch */
 
 /* S[R][64] = Q[R][hd] . Kt[hd][64]: R rows x 64 keys in registers. */
 INLINE void attn_qk_r(const float *qr, int64_t ldq, int hd, const float *kt,
@@ -1049,16 +1050,16 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
     if (hd > AHD || rg * ng > AROWS || (ng > 1 && (h0 % group || h1 % group)))
         return 0;
     size_t need = ((size_t)rowsp * hdp * 2 + (size_t)rgp * ABK +
-                   (size_t)hdp * ABK + (size_t)ABK * hdp + 2 * (size_t)rowsp) *
+                   2 * (size_t)ng * hdp * ABK + 2 * (size_t)rowsp) *
                   4;
     if (need > scr_n)
         return 0;
-    float *qs = scr;                      /* [rowsp][hdp] scaled queries */
-    float *o = qs + (size_t)rowsp * hdp;  /* [rowsp][hdp] */
-    float *sp = o + (size_t)rowsp * hdp;  /* [rgp][ABK] one group's scores */
-    float *kt = sp + (size_t)rgp * ABK;   /* [hdp][ABK] */
-    float *vp = kt + (size_t)hdp * ABK;   /* [ABK][hdp] */
-    float *mrow = vp + (size_t)ABK * hdp; /* [rowsp] */
+    float *qs = scr;                         /* [rowsp][hdp] scaled queries */
+    float *o = qs + (size_t)rowsp * hdp;     /* [rowsp][hdp] */
+    float *sp = o + (size_t)rowsp * hdp;     /* [rgp][ABK] one group's scores */
+    float *kt = sp + (size_t)rgp * ABK;      /* [ng][hdp][ABK] */
+    float *vp = kt + (size_t)ng * hdp * ABK; /* [ng][ABK][hdp] */
+    float *mrow = vp + (size_t)ng * ABK * hdp; /* [rowsp] */
     float *lrow = mrow + rowsp;
     memset(qs, 0, (size_t)rowsp * hdp * 2 * 4);
     __m512 sc = _mm512_set1_ps(a->scale);
@@ -1082,56 +1083,56 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
     int64_t kend = k1;
     if (a->causal && a->q_pos0 + q1 < kend)
         kend = a->q_pos0 + q1;
-    size_t es = a->kv_dt == VD_DT_BF16 ? 2 : 4;
-    size_t span = (size_t)ng * hd * es; /* bytes of a key row we read */
+    size_t es = a->kv_dt == VD_DT_BF16 ? 2 : 4, ld = (size_t)a->kv_stride * es;
+    const char *kbase = (const char *)a->k + (size_t)g0 * hd * es;
+    const char *vbase = (const char *)a->v + (size_t)g0 * hd * es;
     for (int64_t kb = k0; kb < kend; kb += ABK) {
         int nk = (int)(kend - kb < ABK ? kend - kb : ABK);
-        for (int gi = 0; gi < ng; gi++) {
-            int64_t kvoff = (int64_t)(g0 + gi) * hd;
-            float *qg = qs + (size_t)gi * rgp * hdp;
-            float *og = o + (size_t)gi * rgp * hdp;
-            float *mg = mrow + gi * rgp, *lg = lrow + gi * rgp;
-            /* K block transposed: kt[d][j] */
-            for (int j0 = 0; j0 < ABK; j0 += 16) {
+        /* Every group's K block transposed (kt[g][d][j]) and V block
+         * widened (vp[g][j][d], zero past hd) before any is used, so a
+         * decoding call (all heads) reads the cache's rows whole and in
+         * order, each line with the same line APF rows on prefetched:
+         * one group's part of 64 rows at a time, with the next block
+         * fetched into L2, read a cold cache at half the pace
+         * (docs/performance.md). */
+        for (int j0 = 0; j0 < ABK; j0 += 16)
+            for (int gi = 0; gi < ng; gi++)
                 for (int d0 = 0; d0 < hd; d0 += 16) {
+                    size_t col = ((size_t)gi * hd + (size_t)d0) * es;
                     __m512i v[16];
-                    for (int j = 0; j < 16; j++)
-                        v[j] =
-                            j0 + j < nk
-                                ? _mm512_castps_si512(kv_load(
-                                      a, a->k,
-                                      (kb + j0 + j) * a->kv_stride + kvoff + d0,
-                                      hd - d0))
-                                : _mm512_setzero_si512();
+                    for (int j = 0; j < 16; j++) {
+                        const char *row = kbase + (size_t)(kb + j0 + j) * ld;
+                        if (kb + j0 + j + APF < kend)
+                            _mm_prefetch(row + APF * ld + col, _MM_HINT_T0);
+                        v[j] = j0 + j < nk ? _mm512_castps_si512(kv_load(
+                                                 a, row + col, 0, hd - d0))
+                                           : _mm512_setzero_si512();
+                    }
                     tr16(v);
+                    float *kg = kt + (size_t)gi * hdp * ABK;
                     int nd = hd - d0 < 16 ? hd - d0 : 16;
                     for (int d = 0; d < nd; d++)
                         _mm512_store_si512(
-                            (__m512i *)(kt + (d0 + d) * ABK + j0), v[d]);
+                            (__m512i *)(kg + (d0 + d) * ABK + j0), v[d]);
                 }
-            }
-            /* V block widened: vp[j][d], zero past hd; with the first
-             * group, the next block's rows (all groups' parts) are fetched
-             * into L2, one row per row copied, so the requests stay few
-             * enough to be served (a cold KV cache streams from memory:
-             * decoding reads all of it) */
-            for (int j = 0; j < nk; j++) {
-                if (gi == 0 && kb + ABK + j < kend)
-                    for (size_t c = 0; c < span; c += 64) {
-                        size_t off = (size_t)((kb + ABK + j) * a->kv_stride +
-                                              (int64_t)g0 * hd) *
-                                         es +
-                                     c;
-                        _mm_prefetch((const char *)a->k + off, _MM_HINT_T1);
-                        _mm_prefetch((const char *)a->v + off, _MM_HINT_T1);
-                    }
-                for (int d = 0; d < hdp; d += 16)
-                    _mm512_store_ps(vp + j * hdp + d,
-                                    kv_load(a, a->v,
-                                            (kb + j) * a->kv_stride + kvoff + d,
-                                            hd - d));
-            }
-            attn_qk(qg, hdp, rgp, hd, kt, sp);
+        for (int j = 0; j < nk; j++) {
+            const char *row = vbase + (size_t)(kb + j) * ld;
+            for (int gi = 0; gi < ng; gi++)
+                for (int d = 0; d < hdp; d += 16) {
+                    size_t col = ((size_t)gi * hd + (size_t)d) * es;
+                    if (kb + j + APF < kend)
+                        _mm_prefetch(row + APF * ld + col, _MM_HINT_T0);
+                    _mm512_store_ps(vp + ((size_t)gi * ABK + j) * hdp + d,
+                                    kv_load(a, row + col, 0, hd - d));
+                }
+        }
+        for (int gi = 0; gi < ng; gi++) {
+            float *qg = qs + (size_t)gi * rgp * hdp;
+            float *og = o + (size_t)gi * rgp * hdp;
+            float *mg = mrow + gi * rgp, *lg = lrow + gi * rgp;
+            float *kg = kt + (size_t)gi * hdp * ABK;
+            float *vg = vp + (size_t)gi * ABK * hdp;
+            attn_qk(qg, hdp, rgp, hd, kg, sp);
             /* online softmax, row by row */
             for (int r = 0; r < rg; r++) {
                 int64_t i = q0 + r / G;
@@ -1173,7 +1174,7 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
             }
             for (int r = rg; r < rgp; r++)
                 memset(sp + r * ABK, 0, ABK * 4);
-            attn_pv(sp, rgp, nk, vp, hdp, og);
+            attn_pv(sp, rgp, nk, vg, hdp, og);
         }
     }
     int H = h1 - h0;

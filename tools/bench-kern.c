@@ -380,16 +380,21 @@ typedef struct atb {
     const char *name;
     int64_t nq, nk;
     int nh, nkv, hd, causal, window, bf16kv;
+    int layers; /* >1: a cache per layer, called in turn, so each call
+                   reads its cache from memory as decoding does */
 } atb;
 
 static void bench_attention(void)
 {
     static const atb cases[] = {
-        { "vision full", 10856, 10856, 4, 4, 80, 0, 0, 0 },
-        { "vision windows (64)", 10856, 10856, 16, 16, 80, 0, 64, 0 },
-        { "prefill causal GQA", 2048, 2048, 16, 2, 128, 1, 0, 0 },
-        { "decode GQA f32 KV", 1, 4096, 16, 2, 128, 1, 0, 0 },
-        { "decode GQA bf16 KV", 1, 4096, 16, 2, 128, 1, 0, 1 },
+        { "vision full", 10856, 10856, 4, 4, 80, 0, 0, 0, 0 },
+        { "vision windows (64)", 10856, 10856, 16, 16, 80, 0, 64, 0, 0 },
+        { "prefill causal GQA", 2048, 2048, 16, 2, 128, 1, 0, 0, 0 },
+        { "decode GQA f32 KV", 1, 4096, 16, 2, 128, 1, 0, 0, 0 },
+        { "decode GQA bf16 KV", 1, 4096, 16, 2, 128, 1, 0, 1, 0 },
+        { "decode, cold f32 KV", 1, 576, 16, 2, 128, 1, 0, 0, 36 },
+        { "decode, cold f32 KV", 1, 2048, 16, 2, 128, 1, 0, 0, 36 },
+        { "decode, cold bf16 KV", 1, 2048, 16, 2, 128, 1, 0, 1, 36 },
     };
     printf("\nattention (fp32 math; flash-style tiles)\n\n");
     printf("| %-22s | %-20s | %-16s | %9s | %8s | %7s | %-9s |\n", "kernel",
@@ -403,8 +408,10 @@ static void bench_attention(void)
         float *q = vd__aligned_alloc(NULL, (size_t)(k->nq * qs) * 4);
         float *o = vd__aligned_alloc(NULL, (size_t)(k->nq * qs) * 4);
         size_t es = k->bf16kv ? 2 : 4;
-        void *kk = vd__aligned_alloc(NULL, (size_t)(k->nk * kvs) * es);
-        void *vv = vd__aligned_alloc(NULL, (size_t)(k->nk * kvs) * es);
+        int nl = k->layers > 1 ? k->layers : 1;
+        size_t cache = (size_t)(k->nk * kvs) * es; /* one layer's K or V */
+        unsigned char *kk = vd__aligned_alloc(NULL, cache * (size_t)nl);
+        unsigned char *vv = vd__aligned_alloc(NULL, cache * (size_t)nl);
         int64_t *seg = NULL;
         int nseg = 0;
         if (k->window) {
@@ -415,8 +422,8 @@ static void bench_attention(void)
                                                         : k->nq;
         }
         if (q && o && kk && vv) {
-            fill_random(kk, (size_t)(k->nk * kvs) * es, 7);
-            fill_random(vv, (size_t)(k->nk * kvs) * es, 8);
+            fill_random(kk, cache, 7);
+            fill_random(vv, cache, 8);
             for (int64_t i = 0; i < k->nq * qs; i++)
                 q[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
             if (!k->bf16kv) /* the fill gave bf16 bit patterns: widen */
@@ -424,6 +431,10 @@ static void bench_attention(void)
                     ((float *)kk)[i] = 0.001f * (float)(i % 1000);
                     ((float *)vv)[i] = 0.002f * (float)(i % 500);
                 }
+            for (int l = 1; l < nl; l++) {
+                memcpy(kk + (size_t)l * cache, kk, cache);
+                memcpy(vv + (size_t)l * cache, vv, cache);
+            }
             vd__attn_args a = { 0 };
             a.q = q;
             a.q_stride = qs;
@@ -448,8 +459,12 @@ static void bench_attention(void)
             vd__attention(pool, &a);
             for (int i = 0; i < r; i++) {
                 double t0 = vd__now();
-                vd__attention(pool, &a);
-                t[i] = vd__now() - t0;
+                for (int l = 0; l < nl; l++) {
+                    a.k = kk + (size_t)l * cache;
+                    a.v = vv + (size_t)l * cache;
+                    vd__attention(pool, &a);
+                }
+                t[i] = (vd__now() - t0) / nl;
             }
             double pairs = 0; /* query-key pairs per head */
             if (k->window)
