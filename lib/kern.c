@@ -384,6 +384,10 @@ typedef struct mm_task {
     vd__mm m;
     int64_t rchunk, tchunk, nr, nt; /* task grid (GEMM) */
     atomic_long next;
+    /* a group (vd__matmul_group): its products, rows counted over all */
+    vd__mm g[VD_MM_GROUP];
+    int64_t goff[VD_MM_GROUP + 1];
+    int ng;
 } mm_task;
 
 static void *scratch_of(mm_task *t, int ith)
@@ -391,14 +395,13 @@ static void *scratch_of(mm_task *t, int ith)
     return t->pool ? vd__pool_scratch(t->pool, ith) : t->local;
 }
 
-static void mm_tile_or_rows(mm_task *t, int ith, int64_t r0, int64_t r1,
-                            int64_t t0, int64_t t1)
+static void mm_tile_or_rows(mm_task *t, const vd__mm *m, int ith, int64_t r0,
+                            int64_t r1, int64_t t0, int64_t t1)
 {
     void *s = scratch_of(t, ith);
-    if (s &&
-        t->k->mm_tile[t->m.prec](&t->m, r0, r1, t0, t1, s, VD_POOL_SCRATCH))
+    if (s && t->k->mm_tile[m->prec](m, r0, r1, t0, t1, s, VD_POOL_SCRATCH))
         return;
-    const vd__mm *m = &t->m; /* slow path, never fails */
+    /* slow path, never fails */
     t->k->matmul_rows(m->w, m->x + t0 * m->w->cols, t1 - t0, m->bias,
                       m->y + t0 * m->w->rows, r0, r1, m->prec);
 }
@@ -420,7 +423,7 @@ static void mm_run_rows(void *arg, int ith, int nth)
     r0 *= 16;
     r1 = r1 * 16 < m->w->rows ? r1 * 16 : m->w->rows;
     if (r0 < r1)
-        mm_tile_or_rows(t, ith, r0, r1, 0, m->n);
+        mm_tile_or_rows(t, m, ith, r0, r1, 0, m->n);
 }
 
 static void mm_run_grid(void *arg, int ith, int nth)
@@ -437,7 +440,27 @@ static void mm_run_grid(void *arg, int ith, int nth)
         int64_t r1 =
             r0 + t->rchunk < t->m.w->rows ? r0 + t->rchunk : t->m.w->rows;
         int64_t t1 = t0 + t->tchunk < t->m.n ? t0 + t->tchunk : t->m.n;
-        mm_tile_or_rows(t, ith, r0, r1, t0, t1);
+        mm_tile_or_rows(t, &t->m, ith, r0, r1, t0, t1);
+    }
+}
+
+/* A group's runs of rows, counted over all its products in turn. */
+static void mm_run_group(void *arg, int ith, int nth)
+{
+    mm_task *t = arg;
+    (void)nth;
+    for (;;) {
+        long i = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+        if (i >= t->nr)
+            break;
+        int64_t r0 = i * t->rchunk, r1 = r0 + t->rchunk;
+        for (int j = 0; j < t->ng; j++) {
+            int64_t a = r0 > t->goff[j] ? r0 : t->goff[j];
+            int64_t b = r1 < t->goff[j + 1] ? r1 : t->goff[j + 1];
+            if (a < b)
+                mm_tile_or_rows(t, &t->g[j], ith, a - t->goff[j],
+                                b - t->goff[j], 0, t->g[j].n);
+        }
     }
 }
 
@@ -549,6 +572,14 @@ static void conv_fill(const vd__kern *kern, vd__pool *pool, vd__mm *m,
     m->xz = t.xz;
 }
 
+/* Rows per GEMV run: one run per worker, whole 16-row groups. */
+static int64_t gemv_run(int64_t rows, int nth)
+{
+    int64_t rc = (rows + nth - 1) / nth;
+    rc = (rc + 15) & ~(int64_t)15;
+    return rc < 64 ? 64 : rc;
+}
+
 void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
                   const float *x, int64_t n, const float *bias, float *y,
                   vd_precision prec)
@@ -588,9 +619,7 @@ void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
          * balanced a busy machine better but cost 1-12% on a quiet one (q4
          * most: a worker's prefetch ran 16 KiB past each of its chunks, into
          * rows another worker reads) */
-        int64_t rc = (w->rows + nth - 1) / nth;
-        rc = (rc + 15) & ~(int64_t)15;
-        t.rchunk = rc < 64 ? 64 : rc;
+        t.rchunk = gemv_run(w->rows, nth);
         t.tchunk = n;
         t.nr = (w->rows + t.rchunk - 1) / t.rchunk;
         t.nt = 1;
@@ -619,6 +648,83 @@ void vd__matmul(vd__pool *pool, const vd__mat *w, const float *x, int64_t n,
                 const float *bias, float *y, vd_precision prec)
 {
     vd__matmul_k(vd__kern_get(), pool, w, x, n, bias, y, prec);
+}
+
+/* Whether W[0..nw) can run as one GEMV: a fast kernel, one weight type
+ * and width, every product but the last on whole 16-row runs. */
+static int group_ok(const vd__kern *kern, int nw, const vd__mat *const *w,
+                    int64_t n, vd_precision prec)
+{
+    if (nw < 2 || nw > VD_MM_GROUP || n > kern->gemv_max_n ||
+        !kern->mm_tile[effective(w[0], prec)])
+        return 0;
+    for (int j = 0; j < nw; j++)
+        if (w[j]->dt != w[0]->dt || w[j]->cols != w[0]->cols ||
+            w[j]->rows <= 0 || (j < nw - 1 && w[j]->rows % 16))
+            return 0;
+    return 1;
+}
+
+void vd__matmul_group_k(const vd__kern *kern, vd__pool *pool, int nw,
+                        const vd__mat *const *w, const float *x, int64_t n,
+                        const float *const *bias, float *const *y,
+                        vd_precision prec)
+{
+    if (n <= 0)
+        return;
+    if (!group_ok(kern, nw, w, n, prec)) {
+        for (int j = 0; j < nw; j++)
+            vd__matmul_k(kern, pool, w[j], x, n, bias ? bias[j] : NULL, y[j],
+                         prec);
+        return;
+    }
+    mm_task t;
+    memset(&t, 0, sizeof t);
+    t.k = kern;
+    t.pool = pool;
+    t.ng = nw;
+    for (int j = 0; j < nw; j++) {
+        vd__mm *m = &t.g[j];
+        m->w = w[j];
+        m->x = x;
+        m->n = n;
+        m->bias = bias ? bias[j] : NULL;
+        m->y = y[j];
+        m->prec = effective(w[j], prec);
+        t.goff[j + 1] = t.goff[j] + w[j]->rows;
+    }
+    atomic_init(&t.next, 0);
+    void *own_conv = NULL;
+    if (!pool)
+        t.local = vd__aligned_alloc(NULL, VD_POOL_SCRATCH);
+    if (kern->mm_conv[t.g[0].prec]) { /* one conversion serves them all */
+        size_t nb = conv_bytes(kern, &t.g[0]);
+        void *conv = pool ? vd__pool_shared(pool, nb)
+                          : (own_conv = vd__aligned_alloc(NULL, nb));
+        if (conv) {
+            conv_fill(kern, pool, &t.g[0], conv);
+            for (int j = 1; j < nw; j++) {
+                t.g[j].xb = t.g[0].xb;
+                t.g[j].xb_ld = t.g[0].xb_ld;
+                t.g[j].xq = t.g[0].xq;
+                t.g[j].xs = t.g[0].xs;
+                t.g[j].xz = t.g[0].xz;
+                t.g[j].xnb = t.g[0].xnb;
+            }
+        }
+    }
+    t.rchunk = gemv_run(t.goff[nw], vd__pool_size(pool));
+    t.nr = (t.goff[nw] + t.rchunk - 1) / t.rchunk;
+    vd__pool_run(pool, mm_run_group, &t);
+    vd__aligned_free(t.local);
+    vd__aligned_free(own_conv);
+}
+
+void vd__matmul_group(vd__pool *pool, int nw, const vd__mat *const *w,
+                      const float *x, int64_t n, const float *const *bias,
+                      float *const *y, vd_precision prec)
+{
+    vd__matmul_group_k(vd__kern_get(), pool, nw, w, x, n, bias, y, prec);
 }
 
 /* ---- attention ---- */

@@ -180,6 +180,21 @@ void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
                   const float *x, int64_t n, const float *bias, float *y,
                   vd_precision prec);
 
+/* Products of up to VD_MM_GROUP matrices with one input X: Y[j] = X .
+ * W[j]^T (+ BIAS[j]; BIAS may be NULL). A decoding step (n <= the
+ * table's gemv_max_n) with one weight type and width runs as one GEMV over
+ * all their rows: one dispatch and one conversion of X, not one each
+ * (attention's q, k, v; the MLP's gate and up). Otherwise one vd__matmul
+ * each. */
+#define VD_MM_GROUP 4
+void vd__matmul_group(vd__pool *pool, int nw, const vd__mat *const *w,
+                      const float *x, int64_t n, const float *const *bias,
+                      float *const *y, vd_precision prec);
+void vd__matmul_group_k(const vd__kern *kern, vd__pool *pool, int nw,
+                        const vd__mat *const *w, const float *x, int64_t n,
+                        const float *const *bias, float *const *y,
+                        vd_precision prec);
+
 /* Attention over all heads, split over POOL's workers by KV head and
  * query block (causal blocks balanced dynamically). */
 void vd__attention(vd__pool *pool, const vd__attn_args *a);

@@ -72,6 +72,25 @@ vd_status vd__qwen_linear(vd_ctx *ctx, const vd__mat *w, const float *x,
     return VD_OK;
 }
 
+vd_status vd__qwen_linear_group(vd_ctx *ctx, int nw, const vd__mat *const *w,
+                                const float *x, int64_t n,
+                                const float *const *bias, float *const *y,
+                                vd_precision prec)
+{
+    vd__pool *pool = vd__ctx_pool(ctx);
+    if (!pool)
+        return VD_ERR_NOMEM;
+    const vd__kern *k = vd__kern_get();
+    if (prec == VD_PREC_EXACT && !k->mm_tile[VD_PREC_EXACT] &&
+        n >= BLAS_MIN_TOKENS) {
+        for (int j = 0; j < nw; j++)
+            vd__matmul_blas(pool, w[j], x, n, bias ? bias[j] : NULL, y[j]);
+        return VD_OK;
+    }
+    vd__matmul_group(pool, nw, w, x, n, bias, y, prec);
+    return VD_OK;
+}
+
 static vd_status linear(vd_ctx *ctx, vd__qwen_state *s, const vd__mat *w,
                         const float *x, int64_t n, const float *bias, float *y)
 {
@@ -359,9 +378,11 @@ static vd_status layer(vd_ctx *ctx, vd__qwen_state *s, int l, int64_t c)
     vd_status st;
 
     vd__rmsnorm(pool, s->u, s->x, L->in_norm, c, H, cf->rms_eps);
-    if ((st = linear(ctx, s, &L->q, s->u, c, L->q_b, s->q)) ||
-        (st = linear(ctx, s, &L->k, s->u, c, L->k_b, kc)) ||
-        (st = linear(ctx, s, &L->v, s->u, c, L->v_b, vc)))
+    const vd__mat *qkv[3] = { &L->q, &L->k, &L->v };
+    const float *qkv_b[3] = { L->q_b, L->k_b, L->v_b };
+    float *qkv_y[3] = { s->q, kc, vc };
+    if ((st = vd__qwen_linear_group(ctx, 3, qkv, s->u, c, qkv_b, qkv_y,
+                                    s->prec)))
         return st;
     vd__rope(pool, s->q, c, Q, cf->n_head, hd, s->cs, s->sn);
     vd__rope(pool, kc, c, KV, cf->n_kv_head, hd, s->cs, s->sn);
@@ -393,8 +414,9 @@ static vd_status layer(vd_ctx *ctx, vd__qwen_state *s, int l, int64_t c)
     add_inplace(s->x, s->t, c * H);
 
     vd__rmsnorm(pool, s->u, s->x, L->post_norm, c, H, cf->rms_eps);
-    if ((st = linear(ctx, s, &L->gate, s->u, c, NULL, s->g)) ||
-        (st = linear(ctx, s, &L->up, s->u, c, NULL, s->up)))
+    const vd__mat *gu[2] = { &L->gate, &L->up };
+    float *gu_y[2] = { s->g, s->up };
+    if ((st = vd__qwen_linear_group(ctx, 2, gu, s->u, c, NULL, gu_y, s->prec)))
         return st;
     vd__silu_mul(pool, s->g, s->g, s->up, c * cf->intermediate);
     if ((st = linear(ctx, s, &L->down, s->g, c, NULL, s->t)))

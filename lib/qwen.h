@@ -409,6 +409,14 @@ vd_status vd__qwen_linear(vd_ctx *ctx, const vd__mat *w, const float *x,
                           int64_t n, const float *bias, float *y,
                           vd_precision prec);
 
+/* The same for NW matrices with one input (q, k, v; gate, up): a
+ * decoding step runs them as one product (vd__matmul_group). BIAS may be
+ * NULL. */
+vd_status vd__qwen_linear_group(vd_ctx *ctx, int nw, const vd__mat *const *w,
+                                const float *x, int64_t n,
+                                const float *const *bias, float *const *y,
+                                vd_precision prec);
+
 /* Token embeddings: OUT[n][H] = embed_tokens[IDS]. Errors: VD_ERR_ARG for
  * an id outside the vocabulary. */
 vd_status vd__qwen_embed(vd_ctx *ctx, const vd__qwen_model *m,

@@ -184,6 +184,93 @@ static void test_matmul(vd_ctx *ctx, vd__pool *pool)
     }
 }
 
+/* vd__matmul_group against one reference product per matrix. The first
+ * three groups decode (n <= GEMV_MAX, rows in whole 16-row runs) and run
+ * as one GEMV over all rows, with runs that cross from one matrix into the
+ * next; the others take one product each (a first matrix of 37 rows, a
+ * width that differs, a prompt of 9 tokens). */
+typedef struct grcase {
+    int64_t n, cols;
+    int nw;
+    int64_t rows[3], cols2; /* cols2: the last matrix's width when > 0 */
+} grcase;
+
+static void test_matmul_group(vd_ctx *ctx, vd__pool *pool)
+{
+    static const grcase cases[] = {
+        { 1, 200, 3, { 48, 16, 16 }, 0 },  { 3, 100, 2, { 64, 80, 0 }, 0 },
+        { 2, 1544, 3, { 32, 16, 13 }, 0 }, { 1, 100, 2, { 37, 16, 0 }, 0 },
+        { 1, 64, 2, { 32, 32, 0 }, 96 },   { 9, 70, 2, { 32, 48, 0 }, 0 },
+    };
+    const vd__kern *ref = vd__kern_for(VD_ISA_REF);
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const grcase *k = &cases[c];
+        int64_t kmax = k->cols2 > k->cols ? k->cols2 : k->cols;
+        float *x = malloc((size_t)(k->n * kmax) * 4);
+        fill(x, k->n * kmax, 1.0f);
+        float *wf[3], *bias[3], *yr[3], *y[3];
+        int64_t K[3];
+        for (int j = 0; j < k->nw; j++) {
+            K[j] = j == k->nw - 1 && k->cols2 ? k->cols2 : k->cols;
+            wf[j] = malloc((size_t)(k->rows[j] * K[j]) * 4);
+            bias[j] = malloc((size_t)k->rows[j] * 4);
+            yr[j] = malloc((size_t)(k->n * k->rows[j]) * 4);
+            y[j] = malloc((size_t)(k->n * k->rows[j]) * 4);
+            fill(wf[j], k->rows[j] * K[j], 1.0f / sqrtf((float)K[j]));
+            fill(bias[j], k->rows[j], 0.1f);
+        }
+        for (int dt = 0; dt <= VD_DT_Q4; dt++) {
+            vd__mat w[3];
+            void *mem[3];
+            const vd__mat *wp[3];
+            for (int j = 0; j < k->nw; j++) {
+                w[j] = make_mat(ctx, (vd__dtype)dt, wf[j], k->rows[j], K[j],
+                                (int)(c + j) % 5, &mem[j]);
+                wp[j] = &w[j];
+            }
+            int quant = dt == VD_DT_Q8 || dt == VD_DT_Q4;
+            for (int p = 0; p < 3; p++) {
+                if ((quant && p == VD_PREC_BF16) || (!quant && p == 2))
+                    continue;
+                const float *const *b = (c & 1) ? NULL : (const float **)bias;
+                for (int j = 0; j < k->nw; j++)
+                    vd__matmul_k(ref, NULL, &w[j], x, k->n, b ? b[j] : NULL,
+                                 yr[j], (vd_precision)p);
+                for (int i = 0; i < nisa; i++)
+                    for (int pl = 0; pl < 2; pl++) {
+                        for (int j = 0; j < k->nw; j++)
+                            memset(y[j], 0xFF, (size_t)(k->n * k->rows[j]) * 4);
+                        vd__matmul_group_k(isas[i], pl ? pool : NULL, k->nw, wp,
+                                           x, k->n, b, y, (vd_precision)p);
+                        int good = 1;
+                        double worst = 0;
+                        for (int j = 0; j < k->nw; j++) {
+                            cmp r = compare(y[j], yr[j], k->n * k->rows[j]);
+                            good &= r.nmse < 1e-10 &&
+                                    r.maxabs < 2e-5 * (r.refmax + 1);
+                            worst = r.maxabs > worst ? r.maxabs : worst;
+                        }
+                        tap_ok(good,
+                               "matmul group %s %s/%s n=%lld, %d matrices "
+                               "(case %zu)%s: maxabs %.3g",
+                               vd__isa_name(isas[i]->isa), dt_name[dt],
+                               prec_name[p], (long long)k->n, k->nw, c,
+                               pl ? " pool" : "", worst);
+                    }
+            }
+            for (int j = 0; j < k->nw; j++)
+                free_mat(&w[j], mem[j]);
+        }
+        for (int j = 0; j < k->nw; j++) {
+            free(wf[j]);
+            free(bias[j]);
+            free(yr[j]);
+            free(y[j]);
+        }
+        free(x);
+    }
+}
+
 /* Quantized weights against the bf16 product: the formats' own error. */
 static void test_quant_error(vd_ctx *ctx, vd__pool *pool)
 {
@@ -739,6 +826,7 @@ int main(void)
 
     test_convert();
     test_matmul(ctx, pool);
+    test_matmul_group(ctx, pool);
     test_quant_error(ctx, pool);
     test_attention(pool);
     test_rowops(pool);
