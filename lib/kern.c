@@ -885,12 +885,14 @@ static int attention_split(const vd__kern *kern, vd__pool *pool,
         return 0;
     split_task t;
     memset(&t, 0, sizeof t);
-    /* two chunks per worker, at least 256 keys each, in whole blocks */
-    long nchunk = 2L * nth;
+    /* one chunk per worker, at least 256 keys each, cut on 16 keys: two
+     * per worker in whole 64-key blocks left one worker 5 blocks to the
+     * other's 4 at 576 keys, and a cold first block per chunk */
+    long nchunk = nth;
     if (a->nk / 256 < nchunk)
         nchunk = (long)(a->nk / 256);
     int64_t chunk = (a->nk + nchunk - 1) / nchunk;
-    chunk = (chunk + 63) & ~(int64_t)63;
+    chunk = (chunk + 15) & ~(int64_t)15;
     t.nchunk = (long)((a->nk + chunk - 1) / chunk);
     t.chunk = chunk;
     size_t bytes = (size_t)t.nchunk * (size_t)rows * (size_t)(a->head_dim + 2) *
