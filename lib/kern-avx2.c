@@ -931,6 +931,7 @@ static int mm_int8(const vd__mm *m, int64_t r0, int64_t r1, int64_t t0,
 #define ABK   32
 #define AROWS 128
 #define AHD   512
+#define APF   16 /* key rows between a line's load and its prefetch */
 
 /* S[rows][32] = Q[rows][hd] . Kt[hd][32], 6 rows x 16 keys at a time. */
 static void attn_qk(const float *q, int64_t ldq, int rows, int hd,
@@ -1032,16 +1033,16 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
     if (hd > AHD || rg * ng > AROWS || (ng > 1 && (h0 % group || h1 % group)))
         return 0;
     size_t need = ((size_t)rowsp * hdp * 2 + (size_t)rgp * ABK +
-                   (size_t)hdp * ABK + (size_t)ABK * hdp + 2 * (size_t)rowsp) *
+                   2 * (size_t)ng * hdp * ABK + 2 * (size_t)rowsp) *
                   4;
     if (need > scr_n)
         return 0;
     float *qs = scr;
     float *o = qs + (size_t)rowsp * hdp;
     float *sp = o + (size_t)rowsp * hdp;
-    float *kt = sp + (size_t)rgp * ABK;
-    float *vp = kt + (size_t)hdp * ABK;
-    float *mrow = vp + (size_t)ABK * hdp;
+    float *kt = sp + (size_t)rgp * ABK;      /* [ng][hdp][ABK] */
+    float *vp = kt + (size_t)ng * hdp * ABK; /* [ng][ABK][hdp] */
+    float *mrow = vp + (size_t)ng * ABK * hdp;
     float *lrow = mrow + rowsp;
     memset(qs, 0, (size_t)rowsp * hdp * 2 * 4);
     __m256 sc = _mm256_set1_ps(a->scale);
@@ -1062,47 +1063,49 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
     int64_t kend = k1;
     if (a->causal && a->q_pos0 + q1 < kend)
         kend = a->q_pos0 + q1;
-    size_t es = a->kv_dt == VD_DT_BF16 ? 2 : 4;
-    size_t span = (size_t)ng * hd * es;
+    size_t es = a->kv_dt == VD_DT_BF16 ? 2 : 4, ld = (size_t)a->kv_stride * es;
+    const char *kbase = (const char *)a->k + (size_t)g0 * hd * es;
+    const char *vbase = (const char *)a->v + (size_t)g0 * hd * es;
     for (int64_t kb = k0; kb < kend; kb += ABK) {
         int nk = (int)(kend - kb < ABK ? kend - kb : ABK);
+        /* every group's K and V block first, rows whole and in order, as
+         * the AVX-512 level does (kern-avx512.c) */
+        for (int j0 = 0; j0 < ABK; j0 += 8)
+            for (int gi = 0; gi < ng; gi++)
+                for (int d0 = 0; d0 < hd; d0 += 8) {
+                    size_t col = ((size_t)gi * hd + (size_t)d0) * es;
+                    __m256 v[8];
+                    for (int j = 0; j < 8; j++) {
+                        const char *row = kbase + (size_t)(kb + j0 + j) * ld;
+                        if (col % 64 == 0 && kb + j0 + j + APF < kend)
+                            _mm_prefetch(row + APF * ld + col, _MM_HINT_T0);
+                        v[j] = j0 + j < nk ? kv_load(a, row + col, 0, hd - d0)
+                                           : _mm256_setzero_ps();
+                    }
+                    tr8(v);
+                    float *kg = kt + (size_t)gi * hdp * ABK;
+                    int nd = hd - d0 < 8 ? hd - d0 : 8;
+                    for (int d = 0; d < nd; d++)
+                        _mm256_store_ps(kg + (d0 + d) * ABK + j0, v[d]);
+                }
+        for (int j = 0; j < nk; j++) {
+            const char *row = vbase + (size_t)(kb + j) * ld;
+            for (int gi = 0; gi < ng; gi++)
+                for (int d = 0; d < hdp; d += 8) {
+                    size_t col = ((size_t)gi * hd + (size_t)d) * es;
+                    if (col % 64 == 0 && kb + j + APF < kend)
+                        _mm_prefetch(row + APF * ld + col, _MM_HINT_T0);
+                    _mm256_store_ps(vp + ((size_t)gi * ABK + j) * hdp + d,
+                                    kv_load(a, row + col, 0, hd - d));
+                }
+        }
         for (int gi = 0; gi < ng; gi++) {
-            int64_t kvoff = (int64_t)(g0 + gi) * hd;
             float *qg = qs + (size_t)gi * rgp * hdp;
             float *og = o + (size_t)gi * rgp * hdp;
             float *mg = mrow + gi * rgp, *lg = lrow + gi * rgp;
-            for (int j0 = 0; j0 < ABK; j0 += 8)
-                for (int d0 = 0; d0 < hd; d0 += 8) {
-                    __m256 v[8];
-                    for (int j = 0; j < 8; j++)
-                        v[j] = j0 + j < nk
-                                   ? kv_load(a, a->k,
-                                             (kb + j0 + j) * a->kv_stride +
-                                                 kvoff + d0,
-                                             hd - d0)
-                                   : _mm256_setzero_ps();
-                    tr8(v);
-                    int nd = hd - d0 < 8 ? hd - d0 : 8;
-                    for (int d = 0; d < nd; d++)
-                        _mm256_store_ps(kt + (d0 + d) * ABK + j0, v[d]);
-                }
-            for (int j = 0; j < nk; j++) { /* next block into L2 meanwhile */
-                if (gi == 0 && kb + ABK + j < kend)
-                    for (size_t c = 0; c < span; c += 64) {
-                        size_t off = (size_t)((kb + ABK + j) * a->kv_stride +
-                                              (int64_t)g0 * hd) *
-                                         es +
-                                     c;
-                        _mm_prefetch((const char *)a->k + off, _MM_HINT_T1);
-                        _mm_prefetch((const char *)a->v + off, _MM_HINT_T1);
-                    }
-                for (int d = 0; d < hdp; d += 8)
-                    _mm256_store_ps(vp + j * hdp + d,
-                                    kv_load(a, a->v,
-                                            (kb + j) * a->kv_stride + kvoff + d,
-                                            hd - d));
-            }
-            attn_qk(qg, hdp, rgp, hd, kt, sp);
+            float *kg = kt + (size_t)gi * hdp * ABK;
+            float *vg = vp + (size_t)gi * ABK * hdp;
+            attn_qk(qg, hdp, rgp, hd, kg, sp);
             for (int r = 0; r < rg; r++) {
                 int64_t i = q0 + r / G;
                 int64_t lim = a->causal && a->q_pos0 + i + 1 < kend
@@ -1146,7 +1149,7 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
             }
             for (int r = rg; r < rgp; r++)
                 memset(sp + r * ABK, 0, ABK * 4);
-            attn_pv(sp, rgp, nk, vp, hdp, og);
+            attn_pv(sp, rgp, nk, vg, hdp, og);
         }
     }
     int H = h1 - h0;
