@@ -1076,11 +1076,14 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
                     size_t col = ((size_t)gi * hd + (size_t)d0) * es;
                     __m256 v[8];
                     for (int j = 0; j < 8; j++) {
-                        const char *row = kbase + (size_t)(kb + j0 + j) * ld;
-                        if (col % 64 == 0 && kb + j0 + j + APF < kend)
-                            _mm_prefetch(row + APF * ld + col, _MM_HINT_T0);
-                        v[j] = j0 + j < nk ? kv_load(a, row + col, 0, hd - d0)
-                                           : _mm256_setzero_ps();
+                        int64_t kr = kb + j0 + j; /* past kend: unread */
+                        if (col % 64 == 0 && kr + APF < kend)
+                            _mm_prefetch(kbase + (size_t)(kr + APF) * ld + col,
+                                         _MM_HINT_T0);
+                        v[j] = j0 + j < nk
+                                   ? kv_load(a, kbase + (size_t)kr * ld + col,
+                                             0, hd - d0)
+                                   : _mm256_setzero_ps();
                     }
                     tr8(v);
                     float *kg = kt + (size_t)gi * hdp * ABK;

@@ -1101,12 +1101,15 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
                     size_t col = ((size_t)gi * hd + (size_t)d0) * es;
                     __m512i v[16];
                     for (int j = 0; j < 16; j++) {
-                        const char *row = kbase + (size_t)(kb + j0 + j) * ld;
-                        if (kb + j0 + j + APF < kend)
-                            _mm_prefetch(row + APF * ld + col, _MM_HINT_T0);
-                        v[j] = j0 + j < nk ? _mm512_castps_si512(kv_load(
-                                                 a, row + col, 0, hd - d0))
-                                           : _mm512_setzero_si512();
+                        int64_t kr = kb + j0 + j; /* past kend: unread */
+                        if (kr + APF < kend)
+                            _mm_prefetch(kbase + (size_t)(kr + APF) * ld + col,
+                                         _MM_HINT_T0);
+                        v[j] = j0 + j < nk
+                                   ? _mm512_castps_si512(kv_load(
+                                         a, kbase + (size_t)kr * ld + col, 0,
+                                         hd - d0))
+                                   : _mm512_setzero_si512();
                     }
                     tr16(v);
                     float *kg = kt + (size_t)gi * hdp * ABK;
