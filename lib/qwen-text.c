@@ -57,19 +57,8 @@ vd_status vd__qwen_linear(vd_ctx *ctx, const vd__mat *w, const float *x,
                           int64_t n, const float *bias, float *y,
                           vd_precision prec)
 {
-    vd__pool *pool = vd__ctx_pool(ctx);
-    if (!pool)
-        return VD_ERR_NOMEM;
-    const vd__kern *k = vd__kern_get();
-    /* the kernels' own GEMM wherever the level has one (faster than
-     * OpenBLAS on stored bf16 weights: docs/kernels.md); OpenBLAS on
-     * widened rows for long inputs on the plain reference level */
-    if (prec == VD_PREC_EXACT && !k->mm_tile[VD_PREC_EXACT] &&
-        n >= BLAS_MIN_TOKENS)
-        vd__matmul_blas(pool, w, x, n, bias, y);
-    else
-        vd__matmul(pool, w, x, n, bias, y, prec);
-    return VD_OK;
+    return vd__qwen_linear_group(ctx, 1, &w, x, n, bias ? &bias : NULL, &y,
+                                 prec);
 }
 
 vd_status vd__qwen_linear_group(vd_ctx *ctx, int nw, const vd__mat *const *w,
@@ -81,6 +70,9 @@ vd_status vd__qwen_linear_group(vd_ctx *ctx, int nw, const vd__mat *const *w,
     if (!pool)
         return VD_ERR_NOMEM;
     const vd__kern *k = vd__kern_get();
+    /* the kernels' own GEMM wherever the level has one (faster than
+     * OpenBLAS on stored bf16 weights: docs/kernels.md); OpenBLAS on
+     * widened rows for long inputs on the plain reference level */
     if (prec == VD_PREC_EXACT && !k->mm_tile[VD_PREC_EXACT] &&
         n >= BLAS_MIN_TOKENS) {
         for (int j = 0; j < nw; j++)
