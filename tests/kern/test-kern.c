@@ -367,6 +367,8 @@ static void test_attention(vd__pool *pool)
         { 2, 777, 8, 4, 64, 1, 775, NULL, 0, "2-token decode split" },
         { 1, 600, 4, 4, 80, 0, 0, NULL, 0, "one query, split, no mask" },
         { 1, 1200, 4, 2, 64, 1, 300, NULL, 0, "split with empty chunks" },
+        /* three KV groups of 40 dims: each row's parts start off a line */
+        { 1, 700, 6, 3, 40, 1, 699, NULL, 0, "decode split, hd40 x 3 groups" },
     };
     const vd__kern *ref = vd__kern_for(VD_ISA_REF);
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
