@@ -381,13 +381,13 @@ typedef struct mm_task {
     const vd__kern *k;
     vd__pool *pool;
     void *local; /* scratch when there is no pool */
-    vd__mm m;
-    int64_t rchunk, tchunk, nr, nt; /* task grid (GEMM) */
-    atomic_long next;
-    /* a group (vd__matmul_group): its products, rows counted over all */
+    /* the products, one input: one for a GEMM, up to VD_MM_GROUP for a
+     * GEMV, whose rows are counted over all of them in turn */
     vd__mm g[VD_MM_GROUP];
     int64_t goff[VD_MM_GROUP + 1];
     int ng;
+    int64_t rchunk, tchunk, nr, nt; /* runs of rows (x tokens for a GEMM) */
+    atomic_long next;
 } mm_task;
 
 static void *scratch_of(mm_task *t, int ith)
@@ -406,24 +406,15 @@ static void mm_tile_or_rows(mm_task *t, const vd__mm *m, int ith, int64_t r0,
                       m->y + t0 * m->w->rows, r0, r1, m->prec);
 }
 
+/* Levels without a fast kernel (the reference): rows split evenly. */
 static void mm_run_rows(void *arg, int ith, int nth)
 {
     mm_task *t = arg;
-    const vd__mm *m = &t->m;
+    const vd__mm *m = &t->g[0];
     int64_t r0, r1;
-    if (!t->k->mm_tile[m->prec]) {
-        vd__split(m->w->rows, ith, nth, &r0, &r1);
-        if (r0 < r1)
-            t->k->matmul_rows(m->w, m->x, m->n, m->bias, m->y, r0, r1, m->prec);
-        return;
-    }
-    /* GEMV: whole rows per worker, cut on multiples of 16 rows */
-    int64_t blocks = (m->w->rows + 15) / 16;
-    vd__split(blocks, ith, nth, &r0, &r1);
-    r0 *= 16;
-    r1 = r1 * 16 < m->w->rows ? r1 * 16 : m->w->rows;
+    vd__split(m->w->rows, ith, nth, &r0, &r1);
     if (r0 < r1)
-        mm_tile_or_rows(t, m, ith, r0, r1, 0, m->n);
+        t->k->matmul_rows(m->w, m->x, m->n, m->bias, m->y, r0, r1, m->prec);
 }
 
 static void mm_run_grid(void *arg, int ith, int nth)
@@ -437,15 +428,15 @@ static void mm_run_grid(void *arg, int ith, int nth)
             break;
         int64_t rb = i / t->nt, tb = i % t->nt;
         int64_t r0 = rb * t->rchunk, t0 = tb * t->tchunk;
-        int64_t r1 =
-            r0 + t->rchunk < t->m.w->rows ? r0 + t->rchunk : t->m.w->rows;
-        int64_t t1 = t0 + t->tchunk < t->m.n ? t0 + t->tchunk : t->m.n;
-        mm_tile_or_rows(t, &t->m, ith, r0, r1, t0, t1);
+        const vd__mm *m = &t->g[0];
+        int64_t r1 = r0 + t->rchunk < m->w->rows ? r0 + t->rchunk : m->w->rows;
+        int64_t t1 = t0 + t->tchunk < m->n ? t0 + t->tchunk : m->n;
+        mm_tile_or_rows(t, m, ith, r0, r1, t0, t1);
     }
 }
 
-/* A group's runs of rows, counted over all its products in turn. */
-static void mm_run_group(void *arg, int ith, int nth)
+/* GEMV runs of rows, counted over all the products in turn. */
+static void mm_run_gemv(void *arg, int ith, int nth)
 {
     mm_task *t = arg;
     (void)nth;
@@ -572,90 +563,12 @@ static void conv_fill(const vd__kern *kern, vd__pool *pool, vd__mm *m,
     m->xz = t.xz;
 }
 
-/* Rows per GEMV run: one run per worker, whole 16-row groups. */
-static int64_t gemv_run(int64_t rows, int nth)
-{
-    int64_t rc = (rows + nth - 1) / nth;
-    rc = (rc + 15) & ~(int64_t)15;
-    return rc < 64 ? 64 : rc;
-}
-
-void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
-                  const float *x, int64_t n, const float *bias, float *y,
-                  vd_precision prec)
-{
-    if (n <= 0 || w->rows <= 0)
-        return;
-    mm_task t;
-    memset(&t, 0, sizeof t);
-    t.k = kern;
-    t.pool = pool;
-    t.m.w = w;
-    t.m.x = x;
-    t.m.n = n;
-    t.m.bias = bias;
-    t.m.y = y;
-    t.m.prec = effective(w, prec);
-    atomic_init(&t.next, 0);
-    int fast = kern->mm_tile[t.m.prec] != NULL;
-    void *own_conv = NULL;
-    if (fast && !pool)
-        t.local = vd__aligned_alloc(NULL, VD_POOL_SCRATCH);
-    if (fast && kern->mm_conv[t.m.prec]) {
-        /* activations converted once, not by every tile */
-        size_t nb = conv_bytes(kern, &t.m);
-        void *conv = pool ? vd__pool_shared(pool, nb)
-                          : (own_conv = vd__aligned_alloc(NULL, nb));
-        if (conv) /* else the kernels convert per tile */
-            conv_fill(kern, pool, &t.m, conv);
-    }
-    int nth = vd__pool_size(pool);
-    if (!fast) {
-        vd__pool_run(pool, mm_run_rows, &t);
-    } else if (n <= kern->gemv_max_n) {
-        /* GEMV: one run of rows per worker, each a single stream. The
-         * runs are taken from a counter, so a worker that starts late
-         * may find its run taken by one that finished. Eight chunks per worker
-         * balanced a busy machine better but cost 1-12% on a quiet one (q4
-         * most: a worker's prefetch ran 16 KiB past each of its chunks, into
-         * rows another worker reads) */
-        t.rchunk = gemv_run(w->rows, nth);
-        t.tchunk = n;
-        t.nr = (w->rows + t.rchunk - 1) / t.rchunk;
-        t.nt = 1;
-        vd__pool_run(pool, mm_run_grid, &t);
-    } else {
-        /* GEMM: tiles of up to 256 rows x 512 tokens (256 below 512
-         * tokens), at least two per worker when the shape allows, handed
-         * out in order; each tile packs its own weights, so tiles are
-         * independent, and a 512-token prompt packs each weight once
-         * (5-10% faster than two 256-token tiles on one core). */
-        int64_t rc = 256, tc = n >= 512 ? 512 : 256;
-        while (rc > 64 &&
-               ((w->rows + rc - 1) / rc) * ((n + tc - 1) / tc) < 2 * nth)
-            rc /= 2;
-        t.rchunk = rc;
-        t.tchunk = tc;
-        t.nr = (w->rows + rc - 1) / rc;
-        t.nt = (n + tc - 1) / tc;
-        vd__pool_run(pool, mm_run_grid, &t);
-    }
-    vd__aligned_free(t.local);
-    vd__aligned_free(own_conv);
-}
-
-void vd__matmul(vd__pool *pool, const vd__mat *w, const float *x, int64_t n,
-                const float *bias, float *y, vd_precision prec)
-{
-    vd__matmul_k(vd__kern_get(), pool, w, x, n, bias, y, prec);
-}
-
 /* Whether W[0..nw) can run as one GEMV: a fast kernel, one weight type
  * and width, every product but the last on whole 16-row runs. */
 static int group_ok(const vd__kern *kern, int nw, const vd__mat *const *w,
                     int64_t n, vd_precision prec)
 {
-    if (nw < 2 || nw > VD_MM_GROUP || n > kern->gemv_max_n ||
+    if (nw > VD_MM_GROUP || n > kern->gemv_max_n ||
         !kern->mm_tile[effective(w[0], prec)])
         return 0;
     for (int j = 0; j < nw; j++)
@@ -670,14 +583,16 @@ void vd__matmul_group_k(const vd__kern *kern, vd__pool *pool, int nw,
                         const float *const *bias, float *const *y,
                         vd_precision prec)
 {
-    if (n <= 0)
+    if (n <= 0 || nw <= 0)
         return;
-    if (!group_ok(kern, nw, w, n, prec)) {
+    if (nw > 1 && !group_ok(kern, nw, w, n, prec)) {
         for (int j = 0; j < nw; j++)
-            vd__matmul_k(kern, pool, w[j], x, n, bias ? bias[j] : NULL, y[j],
-                         prec);
+            vd__matmul_group_k(kern, pool, 1, &w[j], x, n,
+                               bias ? &bias[j] : NULL, &y[j], prec);
         return;
     }
+    if (w[0]->rows <= 0)
+        return;
     mm_task t;
     memset(&t, 0, sizeof t);
     t.k = kern;
@@ -694,30 +609,74 @@ void vd__matmul_group_k(const vd__kern *kern, vd__pool *pool, int nw,
         t.goff[j + 1] = t.goff[j] + w[j]->rows;
     }
     atomic_init(&t.next, 0);
+    int fast = kern->mm_tile[t.g[0].prec] != NULL;
     void *own_conv = NULL;
-    if (!pool)
+    if (fast && !pool)
         t.local = vd__aligned_alloc(NULL, VD_POOL_SCRATCH);
-    if (kern->mm_conv[t.g[0].prec]) { /* one conversion serves them all */
+    if (fast && kern->mm_conv[t.g[0].prec]) {
+        /* activations converted once, not by every tile or product */
         size_t nb = conv_bytes(kern, &t.g[0]);
         void *conv = pool ? vd__pool_shared(pool, nb)
                           : (own_conv = vd__aligned_alloc(NULL, nb));
-        if (conv) {
+        if (conv) { /* else the kernels convert per tile */
             conv_fill(kern, pool, &t.g[0], conv);
             for (int j = 1; j < nw; j++) {
-                t.g[j].xb = t.g[0].xb;
-                t.g[j].xb_ld = t.g[0].xb_ld;
-                t.g[j].xq = t.g[0].xq;
-                t.g[j].xs = t.g[0].xs;
-                t.g[j].xz = t.g[0].xz;
-                t.g[j].xnb = t.g[0].xnb;
+                vd__mm *m = &t.g[j];
+                m->xb = t.g[0].xb;
+                m->xb_ld = t.g[0].xb_ld;
+                m->xq = t.g[0].xq;
+                m->xs = t.g[0].xs;
+                m->xz = t.g[0].xz;
+                m->xnb = t.g[0].xnb;
             }
         }
     }
-    t.rchunk = gemv_run(t.goff[nw], vd__pool_size(pool));
-    t.nr = (t.goff[nw] + t.rchunk - 1) / t.rchunk;
-    vd__pool_run(pool, mm_run_group, &t);
+    int nth = vd__pool_size(pool);
+    if (!fast) {
+        vd__pool_run(pool, mm_run_rows, &t);
+    } else if (n <= kern->gemv_max_n) {
+        /* GEMV: one run of rows per worker (whole 16-row groups), each a
+         * single stream. The runs are taken from a counter, so a worker
+         * that starts late may find its run taken by one that finished.
+         * Eight chunks per worker balanced a busy machine better but cost
+         * 1-12% on a quiet one (q4 most: a worker's prefetch ran 16 KiB
+         * past each of its chunks, into rows another worker reads) */
+        int64_t rows = t.goff[nw], rc = (rows + nth - 1) / nth;
+        rc = (rc + 15) & ~(int64_t)15;
+        t.rchunk = rc < 64 ? 64 : rc;
+        t.nr = (rows + t.rchunk - 1) / t.rchunk;
+        vd__pool_run(pool, mm_run_gemv, &t);
+    } else {
+        /* GEMM (one product): tiles of up to 256 rows x 512 tokens (256
+         * below 512 tokens), at least two per worker when the shape
+         * allows, handed out in order; each tile packs its own weights, so
+         * tiles are independent, and a 512-token prompt packs each weight
+         * once (5-10% faster than two 256-token tiles on one core). */
+        int64_t rows = w[0]->rows, rc = 256, tc = n >= 512 ? 512 : 256;
+        while (rc > 64 &&
+               ((rows + rc - 1) / rc) * ((n + tc - 1) / tc) < 2 * nth)
+            rc /= 2;
+        t.rchunk = rc;
+        t.tchunk = tc;
+        t.nr = (rows + rc - 1) / rc;
+        t.nt = (n + tc - 1) / tc;
+        vd__pool_run(pool, mm_run_grid, &t);
+    }
     vd__aligned_free(t.local);
     vd__aligned_free(own_conv);
+}
+
+void vd__matmul_k(const vd__kern *kern, vd__pool *pool, const vd__mat *w,
+                  const float *x, int64_t n, const float *bias, float *y,
+                  vd_precision prec)
+{
+    vd__matmul_group_k(kern, pool, 1, &w, x, n, bias ? &bias : NULL, &y, prec);
+}
+
+void vd__matmul(vd__pool *pool, const vd__mat *w, const float *x, int64_t n,
+                const float *bias, float *y, vd_precision prec)
+{
+    vd__matmul_k(vd__kern_get(), pool, w, x, n, bias, y, prec);
 }
 
 void vd__matmul_group(vd__pool *pool, int nw, const vd__mat *const *w,
