@@ -1068,8 +1068,8 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
     const char *vbase = (const char *)a->v + (size_t)g0 * hd * es;
     for (int64_t kb = k0; kb < kend; kb += ABK) {
         int nk = (int)(kend - kb < ABK ? kend - kb : ABK);
-        /* every group's K and V block first, rows whole and in order, as
-         * the AVX-512 level does (kern-avx512.c) */
+        /* every group's K and V block first, rows whole and in order, one
+         * prefetch a line, as the AVX-512 level does (kern-avx512.c) */
         for (int j0 = 0; j0 < ABK; j0 += 8)
             for (int gi = 0; gi < ng; gi++)
                 for (int d0 = 0; d0 < hd; d0 += 8) {

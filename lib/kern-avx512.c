@@ -1089,11 +1089,10 @@ static int attn_block(const vd__attn_args *a, int h0, int h1, int64_t q0,
     for (int64_t kb = k0; kb < kend; kb += ABK) {
         int nk = (int)(kend - kb < ABK ? kend - kb : ABK);
         /* Every group's K block transposed (kt[g][d][j]) and V block
-         * widened (vp[g][j][d], zero past hd) before any is used, so a
-         * decoding call (all heads) reads the cache's rows whole and in
-         * order, each line with the same line APF rows on prefetched:
-         * one group's part of 64 rows at a time, with the next block
-         * fetched into L2, read a cold cache at half the pace
+         * widened (vp[g][j][d], zero past hd) before any is used: a
+         * decoding call (all heads) then reads the cache's rows whole and
+         * in order, prefetching each line APF rows ahead. One group's part
+         * of 64 rows at a time read a cold cache at half this pace
          * (docs/performance.md). */
         for (int j0 = 0; j0 < ABK; j0 += 16)
             for (int gi = 0; gi < ng; gi++)
